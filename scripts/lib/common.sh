@@ -56,8 +56,14 @@ maven_artifact() {
   p="${p:-jar}"
   file="$ORDERFLOW_CACHE/m2/${g//.//}/$a/$v/$a-$v${c:+-$c}.$p"
   if [ ! -f "$file" ]; then
-    mvn_central dependency:get -Dtransitive=false -Dartifact="$g:$a:$v:$p${c:+:$c}" >&2 ||
+    local out
+    out="$(mktemp)"
+    if ! mvn_central dependency:get -Dtransitive=false -Dartifact="$g:$a:$v:$p${c:+:$c}" >"$out" 2>&1; then
+      cat "$out" >&2
+      rm -f "$out"
       die "could not download $coords from Maven Central"
+    fi
+    rm -f "$out"
   fi
   echo "$file"
 }
