@@ -126,3 +126,16 @@ wait_healthy() {
 http_ok() { curl -fsS --max-time 3 -o /dev/null "$1"; }
 # Succeeds when something listens on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# What building the Rust workspace needs from Debian beyond the toolchain: librdkafka is compiled from
+# source by rdkafka's cmake-build and picks up libcurl when cmake finds it, so its headers must be there.
+ensure_build_deps() {
+  local missing=() p
+  for p in cmake pkg-config libcurl4-openssl-dev libssl-dev zlib1g-dev; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing build dependencies from Debian: ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+    die "apt-get install ${missing[*]} failed"
+}
