@@ -41,7 +41,7 @@ async fn produce_and_consume_a_record() {
     let producer: FutureProducer = client(&[("message.timeout.ms", "20000")])
         .create()
         .unwrap_or_else(|e| Server::Kafka.failed(&config, "create a producer", e));
-    let (partition, offset) = producer
+    let delivery = producer
         .send(
             FutureRecord::to(&topic)
                 .key("order-1")
@@ -70,7 +70,7 @@ async fn produce_and_consume_a_record() {
         .unwrap_or_else(|_| Server::Kafka.failed(&config, "deliver the record within 60s", "timeout"))
         .unwrap_or_else(|e| Server::Kafka.failed(&config, "consume", e));
 
-    assert_eq!((message.partition(), message.offset()), (partition, offset));
+    assert_eq!((message.partition(), message.offset()), (delivery.partition, delivery.offset));
     assert_eq!(message.key(), Some(&b"order-1"[..]));
     assert_eq!(message.payload(), Some(&b"hello from orderflow"[..]));
     let header = message.headers().expect("headers").get(0);
