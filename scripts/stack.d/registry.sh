@@ -68,6 +68,7 @@ registry_start() {
     -Dquarkus.management.port="${ORDERFLOW_REGISTRY_MANAGEMENT_PORT:-$((ORDERFLOW_REGISTRY_PORT + 10))}" \
     -Dapicurio.storage.kind=sql \
     -Dapicurio.storage.sql.kind=h2 \
+    -Dapicurio.datasource.url="jdbc:h2:file:$dir/h2/registry" \
     -Dapicurio.rules.global.compatibility=BACKWARD \
     -Dapicurio.storage.snapshot.location="$dir" \
     -Dapicurio.import.work-dir="$dir" \
