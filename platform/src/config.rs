@@ -136,6 +136,35 @@ impl StackConfig {
     }
 }
 
+/// Read one setting of a single process (a listen address, a rate) from the environment after loading
+/// `stack.env`, parsed into its type; the error names the key and the problem.
+pub fn setting<T>(key: &'static str) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    load_env_file()?;
+    let value = env::var(key).map_err(|_| ConfigError::Missing { key })?;
+    value.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+        key,
+        value,
+        problem: e.to_string(),
+    })
+}
+
+/// Like `setting`, with a default for when the key is not set at all.
+pub fn setting_or<T>(key: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    load_env_file()?;
+    if env::var_os(key).is_none() {
+        return Ok(default);
+    }
+    setting(key)
+}
+
 /// `ORDERFLOW_ENV_FILE` if set, else the first `stack.env` in the working directory or its parents.
 fn load_env_file() -> Result<(), ConfigError> {
     let path = match env::var_os("ORDERFLOW_ENV_FILE") {

@@ -1,0 +1,1 @@
+//! The customers service (being written).

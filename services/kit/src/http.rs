@@ -1,0 +1,240 @@
+//! The HTTP error shape and the strict JSON extractor. Every 4xx answers a JSON body naming the field
+//! and the problem: `{"error": "invalid_field", "field": "lines[0].quantity", "message": "..."}`.
+//! Request bodies are parsed with `serde_path_to_error`, so a bad value or an unknown field is reported
+//! with its path; the body size is capped by `server::MAX_BODY_BYTES`.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// An error answered to an HTTP client. Build one with the constructors; 5xx details are logged, not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// A stable, machine-readable code.
+    pub error: &'static str,
+    /// The request field at fault, as a path (`lines[0].quantity`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, field: Option<String>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error,
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// 400: a field of the request is malformed or out of range.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_field", Some(field.into()), message)
+    }
+
+    /// 404: the thing named in the path does not exist.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        let what = what.into();
+        Self::new(StatusCode::NOT_FOUND, "not_found", None, format!("{what} not found"))
+    }
+
+    /// 409: the request is well-formed but the current state refuses it.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", None, message)
+    }
+
+    /// 422: a field names something that does not exist or may not be used (an unknown sku, a
+    /// deactivated customer).
+    pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some(field.into()), message)
+    }
+
+    /// 500: logged with its cause; the client only learns that something failed.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", None, "internal error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(&self)).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        ApiError::internal(error)
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        ApiError::internal(format!("{error:#}"))
+    }
+}
+
+/// A JSON request body, parsed strictly: content type `application/json`, within the body limit, and
+/// every error reported with the path of the field at fault. Request types should use
+/// `#[serde(deny_unknown_fields)]` and domain types that refuse bad values while deserializing.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim() == "application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                Some("content-type".into()),
+                "expected content-type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(status, "body_too_large", Some("body".into()), rejection.body_text())
+            } else {
+                ApiError::new(status, "unreadable_body", Some("body".into()), rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Query parameters, parsed strictly: a bad or unknown parameter answers 400 naming it.
+/// Query types should use `#[serde(deny_unknown_fields)]` and `Option` for optional parameters.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
+    }
+}
+
+/// Parse a query string, naming the parameter at fault on error.
+pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let field = if path == "." {
+            // serde names an unknown or missing parameter in the message, not the path
+            message.split('`').nth(1).unwrap_or("query").to_string()
+        } else {
+            path
+        };
+        ApiError::invalid_field(field, message)
+    })
+}
+
+/// Parse JSON, naming the path of the field at fault on error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let field = if path == "." { "body".to_string() } else { path };
+        let message = strip_position(&inner.to_string());
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", Some("body".into()), message)
+            }
+            _ => ApiError::invalid_field(field, message),
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", Some("body".into()), e.to_string()))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 42"; the field path says more than that.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Line {
+        #[allow(dead_code)]
+        quantity: u32,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[allow(dead_code)]
+        lines: Vec<Line>,
+    }
+
+    #[test]
+    fn a_bad_nested_value_names_its_path() {
+        let err = parse_json::<Body>(br#"{"lines":[{"quantity":1},{"quantity":-2}]}"#).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert_eq!(err.field.as_deref(), Some("lines[1].quantity"));
+        assert!(err.message.contains("-2"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let err = parse_json::<Body>(br#"{"lines":[],"discount":5}"#).unwrap_err();
+        assert_eq!(err.error, "invalid_field");
+        assert!(err.message.contains("unknown field `discount`"), "{}", err.message);
+    }
+
+    #[test]
+    fn malformed_json_is_its_own_error() {
+        let err = parse_json::<Body>(br#"{"lines":["#).unwrap_err();
+        assert_eq!((err.status, err.error), (StatusCode::BAD_REQUEST, "malformed_json"));
+        let err = parse_json::<Body>(br#"{"lines":[]} trailing"#).unwrap_err();
+        assert_eq!(err.error, "malformed_json");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Page {
+        #[allow(dead_code)]
+        limit: Option<u32>,
+    }
+
+    #[test]
+    fn a_bad_query_parameter_is_named() {
+        let err = parse_query::<Page>("limit=ten").unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("limit"));
+        let err = parse_query::<Page>("limt=10").unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("limt"), "{}", err.message);
+        let page = parse_query::<Page>("limit=10").unwrap();
+        assert_eq!(page.limit, Some(10));
+    }
+
+    #[test]
+    fn a_missing_field_is_reported() {
+        let err = parse_json::<Body>(br#"{}"#).unwrap_err();
+        assert!(err.message.contains("missing field `lines`"), "{}", err.message);
+    }
+}

@@ -1,0 +1,14 @@
+//! What every orderflow service shares, so that each service crate is only its domain and its routes:
+//! the transactional outbox (`outbox`), the database with the shared migrations (`database`), the JSON
+//! error shape and the strict JSON extractor (`http`), health and readiness (`health`), and serving
+//! with tracing and a body limit (`server`).
+
+pub mod database;
+pub mod health;
+pub mod http;
+pub mod outbox;
+pub mod server;
+pub mod trace;
+
+pub use http::{ApiError, ApiJson};
+pub use outbox::Outbox;
