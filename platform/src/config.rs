@@ -94,16 +94,18 @@ impl StackConfig {
         };
         let port_key = "ORDERFLOW_PG_PORT";
         let port_value = get(port_key)?;
-        let port = port_value.parse::<u16>().map_err(|e| ConfigError::Invalid {
-            key: port_key,
-            value: port_value.clone(),
-            problem: format!("expected a TCP port number: {e}"),
-        })?;
+        let port = port_value
+            .parse::<u16>()
+            .map_err(|e| ConfigError::Invalid {
+                key: port_key,
+                value: port_value.clone(),
+                problem: format!("expected a TCP port number: {e}"),
+            })?;
         let bootstrap = get("ORDERFLOW_KAFKA_BOOTSTRAP")?;
-        if bootstrap
-            .split(',')
-            .any(|hp| hp.rsplit_once(':').is_none_or(|(_, p)| p.parse::<u16>().is_err()))
-        {
+        if bootstrap.split(',').any(|hp| {
+            hp.rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+        }) {
             return Err(ConfigError::Invalid {
                 key: "ORDERFLOW_KAFKA_BOOTSTRAP",
                 value: bootstrap,
@@ -145,11 +147,14 @@ where
 {
     load_env_file()?;
     let value = env::var(key).map_err(|_| ConfigError::Missing { key })?;
-    value.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-        key,
-        value,
-        problem: e.to_string(),
-    })
+    value
+        .trim()
+        .parse()
+        .map_err(|e: T::Err| ConfigError::Invalid {
+            key,
+            value,
+            problem: e.to_string(),
+        })
 }
 
 /// Like `setting`, with a default for when the key is not set at all.
@@ -200,7 +205,10 @@ mod tests {
             ("ORDERFLOW_PG_DATABASES", "orders inventory"),
             ("ORDERFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
             ("ORDERFLOW_CONNECT_URL", "http://127.0.0.1:18083/"),
-            ("ORDERFLOW_REGISTRY_URL", "http://127.0.0.1:18081/apis/ccompat/v7"),
+            (
+                "ORDERFLOW_REGISTRY_URL",
+                "http://127.0.0.1:18081/apis/ccompat/v7",
+            ),
             ("ORDERFLOW_ELASTICSEARCH_URL", "http://127.0.0.1:19200"),
             ("ORDERFLOW_S3_ENDPOINT", "http://127.0.0.1:19000"),
             ("ORDERFLOW_S3_REGION", "us-east-1"),
@@ -239,7 +247,10 @@ mod tests {
         let mut vars = complete();
         vars.insert("ORDERFLOW_PG_PORT", "70000");
         let err = load(&vars).unwrap_err().to_string();
-        assert!(err.contains("ORDERFLOW_PG_PORT") && err.contains("70000"), "{err}");
+        assert!(
+            err.contains("ORDERFLOW_PG_PORT") && err.contains("70000"),
+            "{err}"
+        );
 
         let mut vars = complete();
         vars.insert("ORDERFLOW_KAFKA_BOOTSTRAP", "localhost");

@@ -39,13 +39,22 @@ fn options(config: &PostgresConfig, database: &str) -> PgConnectOptions {
 }
 
 /// Connect a pool to a service database and bring its schema up to date.
-pub async fn connect_and_migrate(config: &PostgresConfig, database: &str, service: &Migrator) -> anyhow::Result<PgPool> {
+pub async fn connect_and_migrate(
+    config: &PostgresConfig,
+    database: &str,
+    service: &Migrator,
+) -> anyhow::Result<PgPool> {
     let pool = PgPoolOptions::new()
         .max_connections(10)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options(config, database))
         .await
-        .with_context(|| format!("connecting to PostgreSQL database {database} at {}:{}", config.host, config.port))?;
+        .with_context(|| {
+            format!(
+                "connecting to PostgreSQL database {database} at {}:{}",
+                config.host, config.port
+            )
+        })?;
     migrator(service)
         .run(&pool)
         .await
@@ -62,7 +71,11 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     /// Create `<service>_test_<random>` and migrate it. Fails naming PostgreSQL when it is not reachable.
-    pub async fn create(config: &PostgresConfig, service: &str, migrations: &Migrator) -> anyhow::Result<Self> {
+    pub async fn create(
+        config: &PostgresConfig,
+        service: &str,
+        migrations: &Migrator,
+    ) -> anyhow::Result<Self> {
         let name = format!("{service}_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect_with(&options(config, "postgres")).await.with_context(|| {
             format!(
@@ -70,7 +83,9 @@ impl TestDatabase {
                 config.host, config.port
             )
         })?;
-        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#)).execute(&mut admin).await?;
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(&mut admin)
+            .await?;
         let pool = connect_and_migrate(config, &name, migrations).await?;
         Ok(Self {
             pool,
@@ -83,9 +98,12 @@ impl TestDatabase {
     pub async fn drop_database(self) -> anyhow::Result<()> {
         self.pool.close().await;
         let mut admin = PgConnection::connect_with(&options(&self.config, "postgres")).await?;
-        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name))
-            .execute(&mut admin)
-            .await?;
+        sqlx::query(&format!(
+            r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#,
+            self.name
+        ))
+        .execute(&mut admin)
+        .await?;
         Ok(())
     }
 }

@@ -19,13 +19,20 @@ pub struct Readiness {
 
 pub fn routes(readiness: Readiness) -> Router {
     Router::new()
-        .route("/health/live", get(|| async { axum::Json(json!({"status": "live"})) }))
+        .route(
+            "/health/live",
+            get(|| async { axum::Json(json!({"status": "live"})) }),
+        )
         .route("/health/ready", get(ready))
         .with_state(readiness)
 }
 
 async fn ready(State(r): State<Readiness>) -> (StatusCode, axum::Json<Value>) {
-    let database = sqlx::query("SELECT 1").execute(&r.pool).await.map(|_| ()).map_err(|e| e.to_string());
+    let database = sqlx::query("SELECT 1")
+        .execute(&r.pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     let registry = r
         .http
         .get(format!("{}/subjects", r.registry_url))

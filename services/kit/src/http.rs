@@ -26,7 +26,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, error: &'static str, field: Option<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        error: &'static str,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             error,
@@ -37,13 +42,23 @@ impl ApiError {
 
     /// 400: a field of the request is malformed or out of range.
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_field", Some(field.into()), message)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some(field.into()),
+            message,
+        )
     }
 
     /// 404: the thing named in the path does not exist.
     pub fn not_found(what: impl Into<String>) -> Self {
         let what = what.into();
-        Self::new(StatusCode::NOT_FOUND, "not_found", None, format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            None,
+            format!("{what} not found"),
+        )
     }
 
     /// 409: the request is well-formed but the current state refuses it.
@@ -54,13 +69,23 @@ impl ApiError {
     /// 422: a field names something that does not exist or may not be used (an unknown sku, a
     /// deactivated customer).
     pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", Some(field.into()), message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable",
+            Some(field.into()),
+            message,
+        )
     }
 
     /// 500: logged with its cause; the client only learns that something failed.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", None, "internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            None,
+            "internal error",
+        )
     }
 }
 
@@ -95,7 +120,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim() == "application/json"));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim() == "application/json")
+            });
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -107,9 +136,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(status, "body_too_large", Some("body".into()), rejection.body_text())
+                ApiError::new(
+                    status,
+                    "body_too_large",
+                    Some("body".into()),
+                    rejection.body_text(),
+                )
             } else {
-                ApiError::new(status, "unreadable_body", Some("body".into()), rejection.body_text())
+                ApiError::new(
+                    status,
+                    "unreadable_body",
+                    Some("body".into()),
+                    rejection.body_text(),
+                )
             }
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -130,7 +169,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
 /// Parse a query string, naming the parameter at fault on error.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    let deserializer =
+        serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let message = error.into_inner().to_string();
@@ -150,18 +190,32 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         let message = strip_position(&inner.to_string());
         match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", Some("body".into()), message)
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    Some("body".into()),
+                    message,
+                )
             }
             _ => ApiError::invalid_field(field, message),
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", Some("body".into()), e.to_string()))?;
+    deserializer.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            Some("body".into()),
+            e.to_string(),
+        )
+    })?;
     Ok(value)
 }
 
@@ -204,13 +258,20 @@ mod tests {
     fn an_unknown_field_is_named() {
         let err = parse_json::<Body>(br#"{"lines":[],"discount":5}"#).unwrap_err();
         assert_eq!(err.error, "invalid_field");
-        assert!(err.message.contains("unknown field `discount`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field `discount`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn malformed_json_is_its_own_error() {
         let err = parse_json::<Body>(br#"{"lines":["#).unwrap_err();
-        assert_eq!((err.status, err.error), (StatusCode::BAD_REQUEST, "malformed_json"));
+        assert_eq!(
+            (err.status, err.error),
+            (StatusCode::BAD_REQUEST, "malformed_json")
+        );
         let err = parse_json::<Body>(br#"{"lines":[]} trailing"#).unwrap_err();
         assert_eq!(err.error, "malformed_json");
     }
@@ -235,6 +296,10 @@ mod tests {
     #[test]
     fn a_missing_field_is_reported() {
         let err = parse_json::<Body>(br#"{}"#).unwrap_err();
-        assert!(err.message.contains("missing field `lines`"), "{}", err.message);
+        assert!(
+            err.message.contains("missing field `lines`"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -8,7 +8,11 @@ pub mod health;
 pub mod http;
 pub mod outbox;
 pub mod server;
+pub mod service;
+pub mod testing;
 pub mod trace;
 
 pub use http::{ApiError, ApiJson};
 pub use outbox::Outbox;
+pub use service::{ServiceContext, ServiceSpec};
+pub use trace::TraceContext;

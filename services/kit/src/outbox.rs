@@ -50,15 +50,20 @@ pub async fn insert(conn: &mut PgConnection, row: &OutboxRow) -> sqlx::Result<()
 /// the rows are kept a while only so a person can look at recent events with SQL.
 pub async fn purge_older_than(pool: &PgPool, retention: Duration) -> sqlx::Result<u64> {
     let seconds = retention.as_secs_f64();
-    let done = sqlx::query("DELETE FROM outbox WHERE created_at < now() - make_interval(secs => $1)")
-        .bind(seconds)
-        .execute(pool)
-        .await?;
+    let done =
+        sqlx::query("DELETE FROM outbox WHERE created_at < now() - make_interval(secs => $1)")
+            .bind(seconds)
+            .execute(pool)
+            .await?;
     Ok(done.rows_affected())
 }
 
 /// Purge the outbox every `interval`, for as long as the service runs.
-pub fn spawn_janitor(pool: PgPool, retention: Duration, interval: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn_janitor(
+    pool: PgPool,
+    retention: Duration,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {
@@ -83,17 +88,26 @@ impl Outbox {
     pub fn new(registry_url: &str) -> anyhow::Result<Self> {
         let codec = EventCodec::new(registry_url)
             .with_context(|| format!("creating a schema registry client for {registry_url}"))?;
-        Ok(Self { codec: Arc::new(codec) })
+        Ok(Self {
+            codec: Arc::new(codec),
+        })
     }
 
     /// Encode `event` and insert it on the caller's transaction, keyed by `event.key()`, with the
     /// event's own id as the row id; returns that id.
-    pub async fn append<E: Event>(&self, conn: &mut PgConnection, event: &E, trace: &TraceContext) -> anyhow::Result<Uuid> {
-        let payload = self
-            .codec
-            .encode(event)
-            .await
-            .with_context(|| format!("encoding {} through the schema registry at {}", E::NAME, self.codec.url()))?;
+    pub async fn append<E: Event>(
+        &self,
+        conn: &mut PgConnection,
+        event: &E,
+        trace: &TraceContext,
+    ) -> anyhow::Result<Uuid> {
+        let payload = self.codec.encode(event).await.with_context(|| {
+            format!(
+                "encoding {} through the schema registry at {}",
+                E::NAME,
+                self.codec.url()
+            )
+        })?;
         let row = OutboxRow {
             id: event.event_id().as_uuid(),
             aggregate_type: E::TOPIC.trim_end_matches(".events").to_string(),

@@ -25,10 +25,15 @@ impl TraceContext {
     pub fn continue_from(traceparent: Option<&str>) -> Self {
         let parsed = traceparent.and_then(|value| {
             let parts: Vec<&str> = value.trim().split('-').collect();
-            let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+            let hex =
+                |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
             match parts.as_slice() {
                 [version, trace, parent, flags]
-                    if hex(version, 2) && hex(trace, 32) && hex(parent, 16) && hex(flags, 2) && !trace.bytes().all(|b| b == b'0') =>
+                    if hex(version, 2)
+                        && hex(trace, 32)
+                        && hex(parent, 16)
+                        && hex(flags, 2)
+                        && !trace.bytes().all(|b| b == b'0') =>
                 {
                     Some(trace.to_ascii_lowercase())
                 }
@@ -58,7 +63,10 @@ impl<S: Send + Sync> FromRequestParts<S> for TraceContext {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get("traceparent").and_then(|v| v.to_str().ok());
+        let header = parts
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok());
         Ok(Self::continue_from(header))
     }
 }
@@ -73,12 +81,21 @@ mod tests {
         let context = TraceContext::continue_from(Some(incoming));
         assert_eq!(context.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_ne!(context.span_id, "00f067aa0ba902b7");
-        assert!(context.traceparent().starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(
+            context
+                .traceparent()
+                .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+        );
     }
 
     #[test]
     fn starts_a_new_trace_for_garbage() {
-        for bad in ["", "nonsense", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "00-xyz-00f067aa0ba902b7-01"] {
+        for bad in [
+            "",
+            "nonsense",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-xyz-00f067aa0ba902b7-01",
+        ] {
             let context = TraceContext::continue_from(Some(bad));
             assert_eq!(context.trace_id.len(), 32, "{bad}");
             assert_ne!(context.trace_id, "00000000000000000000000000000000");

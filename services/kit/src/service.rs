@@ -1,0 +1,60 @@
+//! What a running service is made of, and how one is started. A service crate provides its migrations
+//! and a function from `ServiceContext` to its routes; `run` does the rest: configuration from the
+//! environment, database and migrations, the outbox and its janitor, health, and serving.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use orderflow_platform::StackConfig;
+use orderflow_platform::config::{setting, setting_or};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
+use crate::health;
+use crate::outbox::{self, Outbox};
+use crate::server::Server;
+
+/// Everything a service's handlers need from the platform.
+#[derive(Clone)]
+pub struct ServiceContext {
+    pub pool: PgPool,
+    pub outbox: Outbox,
+}
+
+/// A service as `run` needs it described.
+pub struct ServiceSpec {
+    /// Its database, also its name in logs: `orders`, `inventory`, ...
+    pub name: &'static str,
+    /// The configuration key of its listen address, e.g. `ORDERFLOW_ORDERS_HTTP`.
+    pub listen_key: &'static str,
+    pub migrations: &'static Migrator,
+    pub routes: fn(ServiceContext) -> Router,
+}
+
+/// The service's routes plus `/health/live` and `/health/ready`.
+pub fn routes(spec: &ServiceSpec, context: ServiceContext) -> Router {
+    let readiness = health::Readiness {
+        pool: context.pool.clone(),
+        registry_url: context.outbox.codec().url().to_string(),
+        http: reqwest::Client::new(),
+    };
+    (spec.routes)(context).merge(health::routes(readiness))
+}
+
+/// Connect, migrate, and serve until ctrl-c or SIGTERM.
+pub async fn run(spec: ServiceSpec) -> anyhow::Result<()> {
+    let stack = StackConfig::from_env()?;
+    let listen: SocketAddr = setting(spec.listen_key)?;
+    let retention = Duration::from_secs(setting_or("ORDERFLOW_OUTBOX_RETENTION_SECONDS", 3600u64)?);
+    let pool =
+        crate::database::connect_and_migrate(&stack.postgres, spec.name, spec.migrations).await?;
+    let outbox = Outbox::new(&stack.registry_url)?;
+    outbox::spawn_janitor(pool.clone(), retention, Duration::from_secs(60));
+    let server = Server::bind(listen, routes(&spec, ServiceContext { pool, outbox }))
+        .await
+        .with_context(|| format!("binding {} to {listen} ({})", spec.name, spec.listen_key))?;
+    tracing::info!(service = spec.name, address = %server.local_addr(), "service started");
+    server.run().await
+}
