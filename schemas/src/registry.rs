@@ -121,7 +121,12 @@ impl EventCodec {
         &self.url
     }
 
+    /// Wraps a converter error. `schema_registry_converter` caches failed look-ups as well as good
+    /// ones, so an outage would otherwise fail every later call for the same schema: failures are
+    /// dropped from both caches here, and the next call asks the registry again.
     fn registry_error(&self, source: SRCError) -> RegistryError {
+        self.encoder.remove_errors_from_cache();
+        self.decoder.remove_errors_from_cache();
         RegistryError::Registry {
             url: self.url.clone(),
             source,
