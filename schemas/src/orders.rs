@@ -1,13 +1,14 @@
-//! Events of the orders aggregate, published on `orders.events` (`avro/orders/*.avsc`): an
-//! order is placed, confirmed, shipped, and ends completed or cancelled. The terminal events carry
-//! a full [`OrderSnapshot`] so that the analytics sink needs nothing else.
+//! Events of the orders aggregate, published on `orders.events` (`avro/orders/*.avsc`): a draft
+//! is created and its lines edited, then the order is placed, confirmed, shipped, and ends
+//! completed or cancelled. The terminal events carry a full [`OrderSnapshot`] so that the
+//! analytics sink needs nothing else.
 
 use serde::{Deserialize, Serialize};
 
 use crate::contact::Address;
 use crate::event::{impl_event, topic_events};
 use crate::ids::{CustomerId, EventId, OrderId, PaymentId, ShipmentId, Sku};
-use crate::money::Money;
+use crate::money::{Currency, Money};
 use crate::quantity::Quantity;
 use crate::time::Timestamp;
 
@@ -106,6 +107,57 @@ pub struct OrderSnapshot {
     /// When it entered each state.
     pub timeline: OrderTimeline,
 }
+
+/// A customer started a new, empty DRAFT order (`orderflow.orders.OrderCreated`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCreated {
+    /// Id of this event.
+    pub event_id: EventId,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// The order (Kafka key).
+    pub order_id: OrderId,
+    /// The customer who owns it.
+    pub customer_id: CustomerId,
+    /// The order's currency: every line is priced in it.
+    pub currency: Currency,
+}
+impl_event!(OrderCreated, "orders", key = |e| e.order_id);
+
+/// Units of a product were added to a draft order (`orderflow.orders.OrderLineAdded`). Adding a
+/// SKU the order already has grows that line, so `line` is the line after the addition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLineAdded {
+    /// Id of this event.
+    pub event_id: EventId,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// The order (Kafka key).
+    pub order_id: OrderId,
+    /// The order's line for this SKU after the addition.
+    pub line: OrderLine,
+    /// Units this addition put on the line (`line.quantity` when the line is new).
+    pub quantity_added: Quantity,
+    /// The order's new total.
+    pub total: Money,
+}
+impl_event!(OrderLineAdded, "orders", key = |e| e.order_id);
+
+/// A product's line was removed from a draft order (`orderflow.orders.OrderLineRemoved`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLineRemoved {
+    /// Id of this event.
+    pub event_id: EventId,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// The order (Kafka key).
+    pub order_id: OrderId,
+    /// The product whose line was removed.
+    pub sku: Sku,
+    /// The order's new total (zero when no line is left).
+    pub total: Money,
+}
+impl_event!(OrderLineRemoved, "orders", key = |e| e.order_id);
 
 /// A draft order was placed; starts the saga (`orderflow.orders.OrderPlaced`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,6 +262,9 @@ topic_events!(
     OrdersEvent,
     "orders",
     [
+        OrderCreated,
+        OrderLineAdded,
+        OrderLineRemoved,
         OrderPlaced,
         OrderConfirmed,
         OrderShipped,

@@ -13,8 +13,9 @@ use crate::inventory::{
 };
 use crate::money::{Currency, Money};
 use crate::orders::{
-    CancellationReason, OrderCancelled, OrderCompleted, OrderConfirmed, OrderLine, OrderPlaced,
-    OrderShipped, OrderSnapshot, OrderStatus, OrderTimeline,
+    CancellationReason, OrderCancelled, OrderCompleted, OrderConfirmed, OrderCreated, OrderLine,
+    OrderLineAdded, OrderLineRemoved, OrderPlaced, OrderShipped, OrderSnapshot, OrderStatus,
+    OrderTimeline,
 };
 use crate::payments::{DeclineReason, PaymentDeclined, PaymentRefunded, PaymentSucceeded};
 use crate::quantity::{Quantity, StockLevel};
@@ -158,6 +159,40 @@ pub fn product_restocked() -> ProductRestocked {
         sku: sku("MUG-CLASSIC"),
         quantity_added: qty(24),
         on_hand_after: StockLevel::new(30).expect("in range"),
+    }
+}
+
+/// `OrderCreated`: the sample order starts as an empty EUR draft.
+pub fn order_created() -> OrderCreated {
+    OrderCreated {
+        event_id: event_id(7),
+        occurred_at: at(0),
+        order_id: order_id(),
+        customer_id: customer_id(),
+        currency: Currency::EUR,
+    }
+}
+
+/// `OrderLineAdded`: the sample order's second line, a mug, joins the two T-shirts.
+pub fn order_line_added() -> OrderLineAdded {
+    OrderLineAdded {
+        event_id: event_id(8),
+        occurred_at: at(2),
+        order_id: order_id(),
+        line: lines()[1].clone(),
+        quantity_added: qty(1),
+        total: total(),
+    }
+}
+
+/// `OrderLineRemoved`: socks, added to the sample draft on a whim, are taken out again.
+pub fn order_line_removed() -> OrderLineRemoved {
+    OrderLineRemoved {
+        event_id: event_id(9),
+        occurred_at: at(3),
+        order_id: order_id(),
+        sku: sku("SOCKS-GREY-42"),
+        total: total(),
     }
 }
 
@@ -397,6 +432,9 @@ pub fn all() -> Vec<AnyEvent> {
         customer_deactivated().into(),
         product_created().into(),
         product_restocked().into(),
+        order_created().into(),
+        order_line_added().into(),
+        order_line_removed().into(),
         order_placed().into(),
         stock_reserved().into(),
         payment_succeeded().into(),
