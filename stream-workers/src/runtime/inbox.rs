@@ -1,0 +1,52 @@
+//! The inbox: the record, in the consumer's own database and on the reaction's transaction, of every
+//! event a consumer has applied. Recording comes first: if the event is already there the transaction
+//! is rolled back untouched, so a redelivered event has no second effect.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+pub struct Delivery<'a> {
+    pub consumer: &'a str,
+    pub event_id: Uuid,
+    pub event_type: &'a str,
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Record the event; false when this consumer has already applied it.
+pub async fn record(tx: &mut PgConnection, delivery: &Delivery<'_>) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (consumer, event_id) DO NOTHING",
+    )
+    .bind(delivery.consumer)
+    .bind(delivery.event_id)
+    .bind(delivery.event_type)
+    .bind(delivery.topic)
+    .bind(delivery.partition)
+    .bind(delivery.offset)
+    .execute(tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Delete inbox rows older than `retention`, for as long as the worker runs.
+pub fn spawn_janitor(pool: PgPool, retention: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            ticker.tick().await;
+            let result = sqlx::query("DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)")
+                .bind(retention.as_secs_f64())
+                .execute(&pool)
+                .await;
+            if let Err(error) = result {
+                tracing::warn!(%error, "inbox purge failed; will retry");
+            }
+        }
+    })
+}
