@@ -18,7 +18,11 @@ impl Default for Backoff {
 
 impl Backoff {
     pub fn new(base: Duration, cap: Duration) -> Self {
-        Self { attempt: 0, base, cap }
+        Self {
+            attempt: 0,
+            base,
+            cap,
+        }
     }
 
     /// The next delay; grows until the cap.

@@ -72,7 +72,10 @@ pub async fn send(
         (ORIGINAL_OFFSET, offset.as_str()),
         (FAILED_AT, failed_at.as_str()),
     ] {
-        headers = headers.insert(Header { key, value: Some(value) });
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
     }
     let topic = topic_of(consumer);
     let mut record = FutureRecord::<[u8], [u8]>::to(&topic).headers(headers);
@@ -133,7 +136,10 @@ pub fn list(bootstrap: &str, consumer: &str) -> anyhow::Result<Vec<DeadLetter>> 
         .iter()
         .flat_map(|t| t.partitions().iter().map(|p| p.id()))
         .collect();
-    anyhow::ensure!(!partitions.is_empty(), "topic {topic} does not exist (run `orderflow topics`)");
+    anyhow::ensure!(
+        !partitions.is_empty(),
+        "topic {topic} does not exist (run `orderflow topics`)"
+    );
 
     let mut wanted = TopicPartitionList::new();
     for p in &partitions {
@@ -146,7 +152,10 @@ pub fn list(bootstrap: &str, consumer: &str) -> anyhow::Result<Vec<DeadLetter>> 
         if high <= low {
             continue;
         }
-        let redriven_below = match committed.find_partition(&topic, partition).map(|e| e.offset()) {
+        let redriven_below = match committed
+            .find_partition(&topic, partition)
+            .map(|e| e.offset())
+        {
             Some(Offset::Offset(o)) => o,
             _ => low,
         };
@@ -157,7 +166,9 @@ pub fn list(bootstrap: &str, consumer: &str) -> anyhow::Result<Vec<DeadLetter>> 
         while next < high {
             let message = match reader.poll(Duration::from_secs(10)) {
                 Some(m) => m.with_context(|| format!("reading {topic}"))?,
-                None => anyhow::bail!("timed out reading {topic} partition {partition} at offset {next}"),
+                None => anyhow::bail!(
+                    "timed out reading {topic} partition {partition} at offset {next}"
+                ),
             };
             next = message.offset() + 1;
             let headers = message
@@ -165,7 +176,10 @@ pub fn list(bootstrap: &str, consumer: &str) -> anyhow::Result<Vec<DeadLetter>> 
                 .map(|hs| {
                     hs.iter()
                         .map(|h| {
-                            let value = h.value.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+                            let value = h
+                                .value
+                                .map(|v| String::from_utf8_lossy(v).into_owned())
+                                .unwrap_or_default();
                             (h.key.to_string(), value)
                         })
                         .collect()
@@ -174,7 +188,9 @@ pub fn list(bootstrap: &str, consumer: &str) -> anyhow::Result<Vec<DeadLetter>> 
             letters.push(DeadLetter {
                 partition,
                 offset: message.offset(),
-                key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                key: message
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned()),
                 headers,
                 payload: message.payload().map(<[u8]>::to_vec),
                 redriven: message.offset() < redriven_below,
@@ -198,11 +214,23 @@ pub async fn redrive(bootstrap: &str, consumer: &str) -> anyhow::Result<usize> {
     let mut count = 0;
     for letter in letters.iter().filter(|l| !l.redriven) {
         let original = letter.header(ORIGINAL_TOPIC);
-        anyhow::ensure!(!original.is_empty(), "dead letter {}:{} has no {ORIGINAL_TOPIC} header", letter.partition, letter.offset);
+        anyhow::ensure!(
+            !original.is_empty(),
+            "dead letter {}:{} has no {ORIGINAL_TOPIC} header",
+            letter.partition,
+            letter.offset
+        );
         let from = format!("{topic}:{}:{}", letter.partition, letter.offset);
         let mut headers = OwnedHeaders::new();
-        for (key, value) in letter.headers.iter().filter(|(k, _)| !k.starts_with("dlq.")) {
-            headers = headers.insert(Header { key, value: Some(value) });
+        for (key, value) in letter
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.starts_with("dlq."))
+        {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
         }
         headers = headers.insert(Header {
             key: "dlq.redriven_from",

@@ -34,9 +34,15 @@ pub struct Probe {
 
 pub fn routes(probe: Probe) -> Router {
     Router::new()
-        .route("/health/live", get(|| async { axum::Json(json!({"status": "live"})) }))
+        .route(
+            "/health/live",
+            get(|| async { axum::Json(json!({"status": "live"})) }),
+        )
         .route("/health/ready", get(ready))
-        .route("/metrics", get(|State(p): State<Probe>| async move { p.metrics.render() }))
+        .route(
+            "/metrics",
+            get(|State(p): State<Probe>| async move { p.metrics.render() }),
+        )
         .with_state(probe)
 }
 
@@ -44,7 +50,11 @@ async fn ready(State(probe): State<Probe>) -> (StatusCode, axum::Json<Value>) {
     let mut checks = serde_json::Map::new();
     let mut all_up = true;
     for (name, pool, consumer) in &probe.consumers {
-        let database = sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(|e| e.to_string());
+        let database = sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
         let consumer = consumer.clone();
         let kafka = tokio::task::spawn_blocking(move || {
             consumer
@@ -59,16 +69,26 @@ async fn ready(State(probe): State<Probe>) -> (StatusCode, axum::Json<Value>) {
             Ok(()) => json!({"status": "up"}),
             Err(e) => json!({"status": "down", "error": e}),
         };
-        checks.insert(name.to_string(), json!({"database": show(&database), "kafka": show(&kafka)}));
+        checks.insert(
+            name.to_string(),
+            json!({"database": show(&database), "kafka": show(&kafka)}),
+        );
     }
-    let status = if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if all_up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({"status": if all_up { "ready" } else { "not_ready" }, "checks": checks});
     (status, axum::Json(body))
 }
 
 /// Every 10 s, set `orderflow_consumer_lag{consumer,topic,partition}` to the high watermark minus
 /// the consumer's position, for each assigned partition.
-pub fn spawn_lag_reporter(name: &'static str, consumer: Arc<StreamConsumer>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_lag_reporter(
+    name: &'static str,
+    consumer: Arc<StreamConsumer>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(10));
         loop {
@@ -90,7 +110,11 @@ fn partition_lags(consumer: &StreamConsumer) -> anyhow::Result<Vec<(String, i32,
     let positions = consumer.position()?;
     let mut lags = Vec::new();
     for element in assignment.elements() {
-        let (_, high) = consumer.fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(2))?;
+        let (_, high) = consumer.fetch_watermarks(
+            element.topic(),
+            element.partition(),
+            Duration::from_secs(2),
+        )?;
         let position = positions
             .find_partition(element.topic(), element.partition())
             .map(|e| e.offset());
@@ -105,7 +129,10 @@ fn partition_lags(consumer: &StreamConsumer) -> anyhow::Result<Vec<(String, i32,
                     },
                     Duration::from_secs(2),
                 )?;
-                match committed.find_partition(element.topic(), element.partition()).map(|e| e.offset()) {
+                match committed
+                    .find_partition(element.topic(), element.partition())
+                    .map(|e| e.offset())
+                {
                     Some(Offset::Offset(c)) => (high - c).max(0),
                     _ => high,
                 }

@@ -40,10 +40,12 @@ pub fn spawn_janitor(pool: PgPool, retention: Duration) -> tokio::task::JoinHand
         let mut ticker = tokio::time::interval(Duration::from_secs(300));
         loop {
             ticker.tick().await;
-            let result = sqlx::query("DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)")
-                .bind(retention.as_secs_f64())
-                .execute(&pool)
-                .await;
+            let result = sqlx::query(
+                "DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)",
+            )
+            .bind(retention.as_secs_f64())
+            .execute(&pool)
+            .await;
             if let Err(error) = result {
                 tracing::warn!(%error, "inbox purge failed; will retry");
             }

@@ -66,7 +66,12 @@ enum Outcome {
 impl Worker {
     /// Connect to the service database (migrating it), the registry and Kafka, and subscribe.
     pub async fn connect(stack: &StackConfig, spec: ConsumerSpec) -> anyhow::Result<Self> {
-        let pool = orderflow_service_kit::database::connect_and_migrate(&stack.postgres, spec.database, spec.migrations).await?;
+        let pool = orderflow_service_kit::database::connect_and_migrate(
+            &stack.postgres,
+            spec.database,
+            spec.migrations,
+        )
+        .await?;
         let codec = EventCodec::new(&stack.registry_url)?;
         let outbox = Outbox::new(&stack.registry_url)?;
         let consumer: StreamConsumer = ClientConfig::new()
@@ -144,7 +149,10 @@ impl Worker {
             }
         }
         lag.abort();
-        tracing::info!(consumer = self.spec.name, "shutting down: committing offsets");
+        tracing::info!(
+            consumer = self.spec.name,
+            "shutting down: committing offsets"
+        );
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             // Nothing stored since the last automatic commit is also a (harmless) error.
             tracing::debug!(consumer = self.spec.name, %error, "final commit");
@@ -166,7 +174,9 @@ impl Worker {
     /// Decode, then apply once; retries transient failures until they pass.
     async fn decode_and_apply(&self, message: &BorrowedMessage<'_>) -> Outcome {
         let Some(payload) = message.payload() else {
-            return self.dead_letter(message, Reason::Undecodable, "the record has no value").await;
+            return self
+                .dead_letter(message, Reason::Undecodable, "the record has no value")
+                .await;
         };
         let mut backoff = Backoff::default();
         let event = loop {
@@ -175,7 +185,11 @@ impl Worker {
                 Err(error) if error.is_retriable() => {
                     self.retry("decode", &error.to_string(), &mut backoff).await;
                 }
-                Err(error) => return self.dead_letter(message, Reason::Undecodable, &error.to_string()).await,
+                Err(error) => {
+                    return self
+                        .dead_letter(message, Reason::Undecodable, &error.to_string())
+                        .await;
+                }
             }
         };
         if !self.spec.reactions.handles(&event) {
@@ -186,14 +200,24 @@ impl Worker {
             match self.apply(message, &event, &trace).await {
                 Ok(true) => return Outcome::Applied,
                 Ok(false) => return Outcome::Duplicate,
-                Err(ReactionError::Refused(reason)) => return self.dead_letter(message, Reason::Refused, &reason).await,
-                Err(ReactionError::Transient(error)) => self.retry("apply", &format!("{error:#}"), &mut backoff).await,
+                Err(ReactionError::Refused(reason)) => {
+                    return self.dead_letter(message, Reason::Refused, &reason).await;
+                }
+                Err(ReactionError::Transient(error)) => {
+                    self.retry("apply", &format!("{error:#}"), &mut backoff)
+                        .await
+                }
             }
         }
     }
 
     /// One attempt: inbox + effects in one transaction. Ok(false): already applied before.
-    async fn apply(&self, message: &BorrowedMessage<'_>, event: &AnyEvent, trace: &TraceContext) -> Result<bool, ReactionError> {
+    async fn apply(
+        &self,
+        message: &BorrowedMessage<'_>,
+        event: &AnyEvent,
+        trace: &TraceContext,
+    ) -> Result<bool, ReactionError> {
         let mut tx = self.pool.begin().await?;
         let delivery = inbox::Delivery {
             consumer: self.spec.name,
@@ -222,17 +246,35 @@ impl Worker {
     async fn retry(&self, stage: &'static str, error: &str, backoff: &mut Backoff) {
         let delay = backoff.next_delay();
         metrics::counter!("orderflow_retries_total", "consumer" => self.spec.name, "stage" => stage).increment(1);
-        tracing::warn!(stage, error, attempt = backoff.attempts(), delay_ms = delay.as_millis() as u64, "transient failure; retrying");
+        tracing::warn!(
+            stage,
+            error,
+            attempt = backoff.attempts(),
+            delay_ms = delay.as_millis() as u64,
+            "transient failure; retrying"
+        );
         tokio::time::sleep(delay).await;
     }
 
     /// Send the record to the dead-letter topic; keeps trying until Kafka has it, since moving on
     /// without it would lose the record.
-    async fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: Reason, error: &str) -> Outcome {
-        tracing::error!(reason = reason.as_str(), error, "permanent failure; dead-lettering the record");
+    async fn dead_letter(
+        &self,
+        message: &BorrowedMessage<'_>,
+        reason: Reason,
+        error: &str,
+    ) -> Outcome {
+        tracing::error!(
+            reason = reason.as_str(),
+            error,
+            "permanent failure; dead-lettering the record"
+        );
         let mut backoff = Backoff::default();
-        while let Err(e) = dead_letter::send(&self.producer, self.spec.name, message, reason, error).await {
-            self.retry("dead_letter", &format!("{e:#}"), &mut backoff).await;
+        while let Err(e) =
+            dead_letter::send(&self.producer, self.spec.name, message, reason, error).await
+        {
+            self.retry("dead_letter", &format!("{e:#}"), &mut backoff)
+                .await;
         }
         metrics::counter!("orderflow_dead_letters_total", "consumer" => self.spec.name, "reason" => reason.as_str()).increment(1);
         Outcome::DeadLettered

@@ -91,7 +91,11 @@ fn sqlx_is_transient(error: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 08: connection exceptions; 40001/40P01: serialization failure, deadlock;
             // 53: insufficient resources; 57P0x: the server is shutting down or starting up.
-            code.starts_with("08") || code == "40001" || code == "40P01" || code.starts_with("53") || code.starts_with("57P0")
+            code.starts_with("08")
+                || code == "40001"
+                || code == "40P01"
+                || code.starts_with("53")
+                || code.starts_with("57P0")
         }),
         _ => false,
     }
@@ -104,7 +108,10 @@ mod tests {
     #[test]
     fn connectivity_is_transient_and_logic_is_refused() {
         let io = anyhow::Error::new(sqlx::Error::PoolTimedOut).context("reserving stock");
-        assert!(matches!(ReactionError::classify(io), ReactionError::Transient(_)));
+        assert!(matches!(
+            ReactionError::classify(io),
+            ReactionError::Transient(_)
+        ));
         let refused = anyhow::anyhow!("order 1 is CANCELLED; it cannot be confirmed");
         match ReactionError::classify(refused) {
             ReactionError::Refused(reason) => assert!(reason.contains("cannot be confirmed")),
