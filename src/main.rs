@@ -1,11 +1,21 @@
 //! The `orderflow` binary: one subcommand per role, so the same code runs as one process on a laptop
 //! or as many in a cluster. Every role reads the stack's addresses from the environment (`stack.env`).
 
+mod cdc;
+mod topics;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
 use orderflow_platform::{StackConfig, telemetry};
 
 #[derive(Parser)]
-#[command(name = "orderflow", version, about = "Event-driven order processing over change data capture")]
+#[command(
+    name = "orderflow",
+    version,
+    about = "Event-driven order processing over change data capture"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,21 +25,121 @@ struct Cli {
 enum Command {
     /// Print the configuration this process would use, or the key that is missing or wrong.
     Config,
+    /// Create the Kafka topics of platform/src/topics.rs that are missing and put back drifted
+    /// settings (retention, cleanup policy); one line per topic. Idempotent.
+    Topics {
+        /// Report only: change nothing, exit non-zero if any topic is missing or differs.
+        #[arg(long)]
+        check: bool,
+        /// Raise the partition count of topics that have fewer partitions than specified
+        /// (keys move between partitions: per-key order across the change is lost).
+        #[arg(long)]
+        add_partitions: bool,
+        /// Replicas per topic (1 on the single-node stack).
+        #[arg(long, env = "ORDERFLOW_KAFKA_REPLICATION_FACTOR", default_value_t = 1)]
+        replication_factor: i32,
+    },
+    /// What a service database needs around its Debezium connector (used by scripts/setup-connectors).
+    #[command(subcommand)]
+    Cdc(Cdc),
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(Subcommand)]
+enum Cdc {
+    /// Create the outbox table (the service kit's migrations) and the connector's heartbeat table.
+    Prepare {
+        /// Service databases, e.g. `orders inventory`.
+        #[arg(required = true)]
+        databases: Vec<String>,
+    },
+    /// Drop a deleted connector's replication slot and publication, so no dead slot retains WAL.
+    Drop {
+        database: String,
+        #[arg(long)]
+        slot: String,
+        #[arg(long)]
+        publication: String,
+        /// How long to wait for the slot to be released by a connector that is stopping.
+        #[arg(long, default_value_t = 30)]
+        wait_seconds: u64,
+    },
+    /// List the cluster's logical replication slots and the WAL each retains.
+    Slots,
+}
+
+fn main() -> ExitCode {
     telemetry::init();
-    let cli = Cli::parse();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // The whole chain of causes on one line, without a backtrace: these errors are for a person.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config => {
             let config = StackConfig::from_env()?;
-            println!("postgres       {}:{} databases {:?}", config.postgres.host, config.postgres.port, config.postgres.databases);
+            println!(
+                "postgres       {}:{} databases {:?}",
+                config.postgres.host, config.postgres.port, config.postgres.databases
+            );
             println!("kafka          {}", config.kafka_bootstrap);
             println!("connect        {}", config.connect_url);
             println!("registry       {}", config.registry_url);
             println!("elasticsearch  {}", config.elasticsearch_url);
-            println!("s3             {} bucket {}", config.s3.endpoint, config.s3.bucket);
+            println!(
+                "s3             {} bucket {}",
+                config.s3.endpoint, config.s3.bucket
+            );
+        }
+        Command::Topics {
+            check,
+            add_partitions,
+            replication_factor,
+        } => {
+            let config = StackConfig::from_env()?;
+            let topology = orderflow_platform::topics::topology(replication_factor);
+            runtime()?.block_on(topics::ensure(
+                &config.kafka_bootstrap,
+                &topology,
+                topics::Mode {
+                    check,
+                    add_partitions,
+                },
+            ))?;
+        }
+        Command::Cdc(command) => {
+            let config = StackConfig::from_env()?;
+            let runtime = runtime()?;
+            match command {
+                Cdc::Prepare { databases } => {
+                    runtime.block_on(cdc::prepare(&config.postgres, &databases))?
+                }
+                Cdc::Drop {
+                    database,
+                    slot,
+                    publication,
+                    wait_seconds,
+                } => runtime.block_on(cdc::drop_slot(
+                    &config.postgres,
+                    &database,
+                    &slot,
+                    &publication,
+                    Duration::from_secs(wait_seconds),
+                ))?,
+                Cdc::Slots => runtime.block_on(cdc::slots(&config.postgres))?,
+            }
         }
     }
     Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }

@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod telemetry;
+pub mod topics;
 
 pub use config::{ConfigError, StackConfig};
