@@ -1,0 +1,292 @@
+//! The shipping HTTP API: the shipment of an order (`GET /orders/{order_id}/shipment`), one shipment
+//! (`GET /shipments/{shipment_id}`), and its progress (`POST /shipments/{shipment_id}/dispatch` with
+//! the carrier and tracking number, `POST /shipments/{shipment_id}/deliver`); `GET /openapi.json`
+//! describes them. Shipments are created by the saga (on `OrderConfirmed`), not over HTTP.
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use orderflow_schemas::{Address, OrderId, ShipmentId};
+use orderflow_service_kit::{ApiError, ApiJson, ServiceContext, TraceContext};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::domain::{
+    Carrier, DispatchDetails, MAX_CARRIER_CHARS, MAX_TRACKING_NUMBER_CHARS, Shipment,
+    ShipmentStatus, TrackingNumber,
+};
+use crate::{shipments, store};
+
+pub fn routes(context: ServiceContext) -> Router {
+    Router::new()
+        .route("/orders/{order_id}/shipment", get(get_order_shipment))
+        .route("/shipments/{shipment_id}", get(get_shipment))
+        .route("/shipments/{shipment_id}/dispatch", post(dispatch_shipment))
+        .route("/shipments/{shipment_id}/deliver", post(deliver_shipment))
+        .route("/openapi.json", get(openapi))
+        .with_state(context)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "orderflow shipping",
+        description = "The shipment of each confirmed order and its progress: CREATED (by the saga, \
+                       on OrderConfirmed) -> DISPATCHED -> DELIVERED."
+    ),
+    paths(get_order_shipment, get_shipment, dispatch_shipment, deliver_shipment),
+    components(schemas(
+        ShipmentView,
+        ShipmentStatusView,
+        AddressView,
+        LineView,
+        DispatchRequest,
+        ErrorBody
+    ))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Who carries the shipment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchRequest {
+    /// The carrier's name: 1 to 64 characters (trimmed), no control characters.
+    #[schema(value_type = String, example = "DHL", max_length = 64)]
+    pub carrier: Carrier,
+    /// The carrier's tracking number: 1 to 64 ASCII letters, digits and '-'.
+    #[schema(value_type = String, example = "JJD0099887766554433", max_length = 64)]
+    pub tracking_number: TrackingNumber,
+}
+
+// the `max_length`s above restate these limits
+const _: () = assert!(MAX_CARRIER_CHARS == 64 && MAX_TRACKING_NUMBER_CHARS == 64);
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ShipmentStatusView {
+    Created,
+    Dispatched,
+    Delivered,
+}
+
+impl From<ShipmentStatus> for ShipmentStatusView {
+    fn from(status: ShipmentStatus) -> Self {
+        match status {
+            ShipmentStatus::Created => Self::Created,
+            ShipmentStatus::Dispatched => Self::Dispatched,
+            ShipmentStatus::Delivered => Self::Delivered,
+        }
+    }
+}
+
+/// Where the shipment goes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddressView {
+    pub recipient: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub region: Option<String>,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "DE")]
+    pub country: String,
+}
+
+impl From<Address> for AddressView {
+    fn from(address: Address) -> Self {
+        Self {
+            recipient: address.recipient,
+            line1: address.line1,
+            line2: address.line2,
+            city: address.city,
+            region: address.region,
+            postal_code: address.postal_code,
+            country: address.country.to_string(),
+        }
+    }
+}
+
+/// One product in the shipment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LineView {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+/// A shipment and its progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShipmentView {
+    pub shipment_id: Uuid,
+    pub order_id: Uuid,
+    pub customer_id: Uuid,
+    pub status: ShipmentStatusView,
+    pub address: AddressView,
+    pub lines: Vec<LineView>,
+    /// Set once dispatched.
+    pub carrier: Option<String>,
+    /// Set once dispatched.
+    pub tracking_number: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Shipment> for ShipmentView {
+    fn from(shipment: Shipment) -> Self {
+        let dispatch = shipment.dispatch;
+        Self {
+            shipment_id: shipment.shipment_id.as_uuid(),
+            order_id: shipment.order_id.as_uuid(),
+            customer_id: shipment.customer_id.as_uuid(),
+            status: shipment.status.into(),
+            address: shipment.address.into(),
+            lines: shipment
+                .lines
+                .into_iter()
+                .map(|line| LineView {
+                    sku: line.sku.to_string(),
+                    quantity: line.quantity.get(),
+                })
+                .collect(),
+            carrier: dispatch.as_ref().map(|d| d.carrier.to_string()),
+            tracking_number: dispatch.as_ref().map(|d| d.tracking_number.to_string()),
+            created_at: shipment.created_at.as_datetime(),
+            dispatched_at: dispatch.map(|d| d.dispatched_at.as_datetime()),
+            delivered_at: shipment.delivered_at.map(|t| t.as_datetime()),
+            updated_at: shipment.updated_at.as_datetime(),
+        }
+    }
+}
+
+/// The JSON body of every 4xx/5xx answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: invalid_field, malformed_json, not_found, conflict, ...
+    pub error: String,
+    /// The request field at fault, when there is one.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+fn parse_path_id<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e: T::Err| ApiError::invalid_field(field, e.to_string()))
+}
+
+/// The shipment of an order.
+#[utoipa::path(
+    get,
+    path = "/orders/{order_id}/shipment",
+    params(("order_id" = Uuid, Path, description = "The order")),
+    responses(
+        (status = 200, description = "The order's shipment", body = ShipmentView),
+        (status = 400, description = "order_id is not a UUID", body = ErrorBody),
+        (status = 404, description = "The order has no shipment (yet)", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip(context))]
+async fn get_order_shipment(
+    State(context): State<ServiceContext>,
+    Path(order_id): Path<String>,
+) -> Result<Json<ShipmentView>, ApiError> {
+    let order_id: OrderId = parse_path_id("order_id", &order_id)?;
+    let mut conn = context.pool.acquire().await?;
+    let shipment = store::shipment_for_order(&mut conn, order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("shipment of order {order_id}")))?;
+    Ok(Json(shipment.into()))
+}
+
+/// One shipment.
+#[utoipa::path(
+    get,
+    path = "/shipments/{shipment_id}",
+    params(("shipment_id" = Uuid, Path, description = "The shipment")),
+    responses(
+        (status = 200, description = "The shipment", body = ShipmentView),
+        (status = 400, description = "shipment_id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such shipment", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip(context))]
+async fn get_shipment(
+    State(context): State<ServiceContext>,
+    Path(shipment_id): Path<String>,
+) -> Result<Json<ShipmentView>, ApiError> {
+    let shipment_id: ShipmentId = parse_path_id("shipment_id", &shipment_id)?;
+    let mut conn = context.pool.acquire().await?;
+    let shipment = store::shipment(&mut conn, shipment_id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("shipment {shipment_id}")))?;
+    Ok(Json(shipment.into()))
+}
+
+/// Hand a CREATED shipment to a carrier; writes `ShipmentDispatched`.
+#[utoipa::path(
+    post,
+    path = "/shipments/{shipment_id}/dispatch",
+    params(("shipment_id" = Uuid, Path, description = "The shipment")),
+    request_body = DispatchRequest,
+    responses(
+        (status = 200, description = "Dispatched", body = ShipmentView),
+        (status = 400, description = "A field is missing, unknown or invalid (named in `field`)", body = ErrorBody),
+        (status = 404, description = "No such shipment", body = ErrorBody),
+        (status = 409, description = "The shipment is not CREATED (the message names its status)", body = ErrorBody),
+        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip(context, request))]
+async fn dispatch_shipment(
+    State(context): State<ServiceContext>,
+    trace: TraceContext,
+    Path(shipment_id): Path<String>,
+    ApiJson(request): ApiJson<DispatchRequest>,
+) -> Result<Json<ShipmentView>, ApiError> {
+    let shipment_id: ShipmentId = parse_path_id("shipment_id", &shipment_id)?;
+    let details = DispatchDetails {
+        carrier: request.carrier,
+        tracking_number: request.tracking_number,
+    };
+    let mut tx = context.pool.begin().await?;
+    let shipment =
+        shipments::dispatch(&mut tx, &context.outbox, &trace, shipment_id, details).await?;
+    tx.commit().await?;
+    Ok(Json(shipment.into()))
+}
+
+/// Record that the carrier delivered a DISPATCHED shipment; writes `ShipmentDelivered`. No body.
+#[utoipa::path(
+    post,
+    path = "/shipments/{shipment_id}/deliver",
+    params(("shipment_id" = Uuid, Path, description = "The shipment")),
+    responses(
+        (status = 200, description = "Delivered", body = ShipmentView),
+        (status = 400, description = "shipment_id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such shipment", body = ErrorBody),
+        (status = 409, description = "The shipment is not DISPATCHED (the message names its status)", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip(context))]
+async fn deliver_shipment(
+    State(context): State<ServiceContext>,
+    trace: TraceContext,
+    Path(shipment_id): Path<String>,
+) -> Result<Json<ShipmentView>, ApiError> {
+    let shipment_id: ShipmentId = parse_path_id("shipment_id", &shipment_id)?;
+    let mut tx = context.pool.begin().await?;
+    let shipment = shipments::deliver(&mut tx, &context.outbox, &trace, shipment_id).await?;
+    tx.commit().await?;
+    Ok(Json(shipment.into()))
+}
