@@ -212,7 +212,7 @@ async fn bad_registrations_are_refused_naming_the_field_path() {
         assert_eq!(answer.1["field"], field, "{body}: {}", answer.1);
         assert_eq!(service.counts(&TABLES).await, before, "{body}");
     }
-    // A missing field is named in the message.
+    // A missing field is named by its path.
     let mut missing = registration("New", "new@example.org");
     missing["shipping_address"]
         .as_object_mut()
@@ -220,7 +220,7 @@ async fn bad_registrations_are_refused_naming_the_field_path() {
         .remove("city");
     let answer = service.post("/customers", missing).await;
     assert_eq!(answer.0, StatusCode::BAD_REQUEST);
-    assert_eq!(answer.1["field"], "shipping_address", "{}", answer.1);
+    assert_eq!(answer.1["field"], "shipping_address.city", "{}", answer.1);
     assert!(answer.1["message"].as_str().unwrap().contains("city"));
     let answer = service
         .post_raw("/customers", "application/json", b"{\"name\":".to_vec())

@@ -174,13 +174,7 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let message = error.into_inner().to_string();
-        let field = if path == "." {
-            // serde names an unknown or missing parameter in the message, not the path
-            message.split('`').nth(1).unwrap_or("query").to_string()
-        } else {
-            path
-        };
-        ApiError::invalid_field(field, message)
+        ApiError::invalid_field(field_at(&path, &message, "query"), message)
     })
 }
 
@@ -190,12 +184,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
-        };
         let message = strip_position(&inner.to_string());
+        let field = field_at(&path, &message, "body");
         match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
                 ApiError::new(
@@ -217,6 +207,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
     })?;
     Ok(value)
+}
+
+/// The path of the field at fault. serde reports a missing field at its parent's path and names it
+/// only in its message, so the name is appended from there; `whole` names the request part when no
+/// field is at fault.
+fn field_at(path: &str, message: &str, whole: &str) -> String {
+    let named = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, named) {
+        (".", Some(name)) => name.to_string(),
+        (".", None) => whole.to_string(),
+        (parent, Some(name)) => format!("{parent}.{name}"),
+        (parent, None) => parent.to_string(),
+    }
 }
 
 /// serde_json appends " at line 1 column 42"; the field path says more than that.
@@ -263,6 +268,9 @@ mod tests {
             "{}",
             err.message
         );
+        assert_eq!(err.field.as_deref(), Some("discount"));
+        let err = parse_json::<Body>(br#"{"lines":[{"quantity":1,"colour":"red"}]}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("lines[0].colour"));
     }
 
     #[test]
@@ -301,5 +309,8 @@ mod tests {
             "{}",
             err.message
         );
+        assert_eq!(err.field.as_deref(), Some("lines"));
+        let err = parse_json::<Body>(br#"{"lines":[{}]}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("lines[0].quantity"));
     }
 }

@@ -262,7 +262,7 @@ async fn bad_dispatch_input_is_refused_naming_the_field_and_changes_nothing() {
             json!({"carrier": "DHL"}),
             StatusCode::BAD_REQUEST,
             "invalid_field",
-            "body",
+            "tracking_number",
         ),
         (
             json!({"carrier": "DHL", "tracking_number": "JJD1", "priority": true}),
