@@ -1,0 +1,377 @@
+//! The orders HTTP API: create a draft, add and remove lines, place, cancel, get one, list with filters
+//! and pagination, and the OpenAPI document at `GET /openapi.json`. Each write handler opens one
+//! transaction, calls the matching function of [`crate::customer_actions`] (which writes the rows and
+//! exactly one outbox event) and commits; any error drops the transaction, so nothing is written.
+
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use orderflow_schemas::{OrderId, Sku};
+use orderflow_service_kit::http::ApiQuery;
+use orderflow_service_kit::{ApiError, ApiJson, ServiceContext, TraceContext};
+use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
+
+use crate::config::OrdersConfig;
+use crate::customer_actions;
+use crate::dto::{
+    AddLineRequest, AddressBody, CancelRequest, CancellationBody, CreateOrderRequest, ErrorBody,
+    LineBody, ListQuery, MoneyBody, OrderBody, OrderPage, OrderSummaryBody, TimelineBody,
+};
+use crate::listing::{self, Cursor, DEFAULT_LIMIT, ListFilter, MAX_LIMIT};
+use crate::store;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub context: ServiceContext,
+    pub config: OrdersConfig,
+}
+
+/// The routes, configured from the environment (`run` has already checked it parses).
+pub fn routes(context: ServiceContext) -> Router {
+    let config = OrdersConfig::from_env().unwrap_or_else(|e| panic!("orders configuration: {e}"));
+    routes_with(context, config)
+}
+
+/// The routes with an explicit configuration (tests use a small line limit).
+pub fn routes_with(context: ServiceContext, config: OrdersConfig) -> Router {
+    Router::new()
+        .route("/orders", post(create_order).get(list_orders))
+        .route("/orders/{order_id}", get(get_order))
+        .route("/orders/{order_id}/lines", post(add_line))
+        .route("/orders/{order_id}/lines/{sku}", delete(remove_line))
+        .route("/orders/{order_id}/place", post(place_order))
+        .route("/orders/{order_id}/cancel", post(cancel_order))
+        .route("/openapi.json", get(openapi))
+        .with_state(AppState { context, config })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "orderflow orders",
+        description = "Orders: drafts, lines, placing and cancelling; every change is published on orders.events through the outbox."
+    ),
+    paths(
+        create_order,
+        list_orders,
+        get_order,
+        add_line,
+        remove_line,
+        place_order,
+        cancel_order
+    ),
+    components(schemas(
+        CreateOrderRequest,
+        AddLineRequest,
+        CancelRequest,
+        OrderBody,
+        OrderPage,
+        OrderSummaryBody,
+        LineBody,
+        MoneyBody,
+        AddressBody,
+        TimelineBody,
+        CancellationBody,
+        ErrorBody
+    ))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+fn parse_order_id(text: &str) -> Result<OrderId, ApiError> {
+    text.parse()
+        .map_err(|e| ApiError::invalid_field("order_id", format!("{e}")))
+}
+
+fn order_body(order: &crate::order::Order) -> Result<Json<OrderBody>, ApiError> {
+    OrderBody::try_from(order).map(Json)
+}
+
+/// Create a DRAFT order for an active customer (→ `OrderCreated`).
+#[utoipa::path(
+    post, path = "/orders", request_body = CreateOrderRequest,
+    responses(
+        (status = 201, description = "The new draft; `Location` names it", body = OrderBody),
+        (status = 400, description = "Malformed body or field", body = ErrorBody),
+        (status = 422, description = "Unknown or deactivated customer (field customer_id)", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip(state, trace, body))]
+async fn create_order(
+    State(state): State<AppState>,
+    trace: TraceContext,
+    ApiJson(body): ApiJson<CreateOrderRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let currency = body.currency.unwrap_or(state.config.default_currency);
+    let mut tx = state.context.pool.begin().await?;
+    let order = customer_actions::create_order(
+        &mut tx,
+        &state.context.outbox,
+        &trace,
+        body.customer_id,
+        currency,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(order_id = %order.order_id, "draft created");
+    let location = format!("/orders/{}", order.order_id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        order_body(&order)?,
+    ))
+}
+
+/// List orders, newest first, filtered and paginated.
+#[utoipa::path(
+    get, path = "/orders", params(ListQuery),
+    responses(
+        (status = 200, description = "One page", body = OrderPage),
+        (status = 400, description = "A bad parameter (named in `field`)", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip(state, query))]
+async fn list_orders(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<OrderPage>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid_field(
+            "limit",
+            format!("limit is between 1 and {MAX_LIMIT}, got {limit}"),
+        ));
+    }
+    if let (Some(from), Some(to)) = (query.from, query.to)
+        && from > to
+    {
+        return Err(ApiError::invalid_field(
+            "from",
+            format!(
+                "from ({}) is after to ({})",
+                from.to_rfc3339(),
+                to.to_rfc3339()
+            ),
+        ));
+    }
+    let after = query
+        .cursor
+        .as_deref()
+        .map(str::parse::<Cursor>)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("cursor", e))?;
+    let filter = ListFilter {
+        status: query.status,
+        customer_id: query.customer_id,
+        from: query.from,
+        to: query.to,
+    };
+    let mut conn = state.context.pool.acquire().await?;
+    let (orders, next_cursor) = listing::list_orders(&mut conn, &filter, limit, after).await?;
+    let next = next_cursor.map(|cursor| next_page_path(&filter, limit, cursor));
+    Ok(Json(OrderPage {
+        orders: orders.iter().map(OrderSummaryBody::from).collect(),
+        next_cursor: next_cursor.map(|c| c.to_string()),
+        next,
+    }))
+}
+
+/// `/orders?...` for the page after `cursor`, with the same filters and limit.
+fn next_page_path(filter: &ListFilter, limit: u32, cursor: Cursor) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(status) = filter.status {
+        query.append_pair("status", crate::status::status_name(status));
+    }
+    if let Some(customer_id) = filter.customer_id {
+        query.append_pair("customer_id", &customer_id.to_string());
+    }
+    if let Some(from) = filter.from {
+        query.append_pair("from", &from.to_rfc3339());
+    }
+    if let Some(to) = filter.to {
+        query.append_pair("to", &to.to_rfc3339());
+    }
+    query.append_pair("limit", &limit.to_string());
+    query.append_pair("cursor", &cursor.to_string());
+    format!("/orders?{}", query.finish())
+}
+
+/// One order: lines, total, status, timeline, cancellation.
+#[utoipa::path(
+    get, path = "/orders/{order_id}",
+    params(("order_id" = String, Path, format = Uuid, description = "The order")),
+    responses(
+        (status = 200, description = "The order", body = OrderBody),
+        (status = 400, description = "order_id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip(state))]
+async fn get_order(
+    State(state): State<AppState>,
+    Path(order_id): Path<String>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let order_id = parse_order_id(&order_id)?;
+    let mut conn = state.context.pool.acquire().await?;
+    let order = store::find_order(&mut conn, order_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("order {order_id}")))?;
+    order_body(&order)
+}
+
+/// Add units of a product to a DRAFT (→ `OrderLineAdded`). A SKU the order already has increases that
+/// line's quantity (at the price captured when the line was first added), up to 1000 units per line.
+#[utoipa::path(
+    post, path = "/orders/{order_id}/lines", request_body = AddLineRequest,
+    params(("order_id" = String, Path, format = Uuid, description = "The order")),
+    responses(
+        (status = 200, description = "The order with the line", body = OrderBody),
+        (status = 400, description = "Malformed body, bad sku or quantity outside 1..=1000", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "The order is no longer a draft", body = ErrorBody),
+        (status = 422, description = "Unknown sku, a product in another currency (field sku), too many lines (lines), or a line over 1000 units (quantity)", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip(state, trace, body), fields(sku = %body.sku, quantity = %body.quantity))]
+async fn add_line(
+    State(state): State<AppState>,
+    trace: TraceContext,
+    Path(order_id): Path<String>,
+    ApiJson(body): ApiJson<AddLineRequest>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let order_id = parse_order_id(&order_id)?;
+    let mut tx = state.context.pool.begin().await?;
+    let order = customer_actions::add_line(
+        &mut tx,
+        &state.context.outbox,
+        &trace,
+        order_id,
+        &body.sku,
+        body.quantity,
+        state.config.max_lines,
+    )
+    .await?;
+    tx.commit().await?;
+    order_body(&order)
+}
+
+/// Remove a product's line from a DRAFT (→ `OrderLineRemoved`).
+#[utoipa::path(
+    delete, path = "/orders/{order_id}/lines/{sku}",
+    params(
+        ("order_id" = String, Path, format = Uuid, description = "The order"),
+        ("sku" = String, Path, description = "The product whose line to remove"),
+    ),
+    responses(
+        (status = 200, description = "The order without the line", body = OrderBody),
+        (status = 400, description = "Bad order_id or sku", body = ErrorBody),
+        (status = 404, description = "No such order, or no line for that sku", body = ErrorBody),
+        (status = 409, description = "The order is no longer a draft", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip(state, trace))]
+async fn remove_line(
+    State(state): State<AppState>,
+    trace: TraceContext,
+    Path((order_id, sku)): Path<(String, String)>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let order_id = parse_order_id(&order_id)?;
+    let sku: Sku = sku
+        .parse()
+        .map_err(|e| ApiError::invalid_field("sku", format!("{e}")))?;
+    let mut tx = state.context.pool.begin().await?;
+    let order =
+        customer_actions::remove_line(&mut tx, &state.context.outbox, &trace, order_id, &sku)
+            .await?;
+    tx.commit().await?;
+    order_body(&order)
+}
+
+/// Place a DRAFT (→ `OrderPlaced`, which starts the saga): it ships to the customer's address.
+#[utoipa::path(
+    post, path = "/orders/{order_id}/place",
+    params(("order_id" = String, Path, format = Uuid, description = "The order")),
+    responses(
+        (status = 200, description = "The placed order", body = OrderBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "The order is not a draft", body = ErrorBody),
+        (status = 422, description = "No lines (field lines), or the customer is deactivated (customer_id)", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip(state, trace))]
+async fn place_order(
+    State(state): State<AppState>,
+    trace: TraceContext,
+    Path(order_id): Path<String>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let order_id = parse_order_id(&order_id)?;
+    let mut tx = state.context.pool.begin().await?;
+    let order = customer_actions::place(&mut tx, &state.context.outbox, &trace, order_id).await?;
+    tx.commit().await?;
+    tracing::info!(%order_id, "order placed");
+    order_body(&order)
+}
+
+/// Cancel an order at the customer's request, from DRAFT, PLACED or CONFIRMED (→ `OrderCancelled`).
+#[utoipa::path(
+    post, path = "/orders/{order_id}/cancel", request_body(content = Option<CancelRequest>, description = "Optional"),
+    params(("order_id" = String, Path, format = Uuid, description = "The order")),
+    responses(
+        (status = 200, description = "The cancelled order", body = OrderBody),
+        (status = 400, description = "Malformed body or reason_detail too long", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "Already shipped, completed or cancelled", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip(state, trace, body))]
+async fn cancel_order(
+    State(state): State<AppState>,
+    trace: TraceContext,
+    Path(order_id): Path<String>,
+    OptionalApiJson(body): OptionalApiJson<CancelRequest>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let order_id = parse_order_id(&order_id)?;
+    let detail = body.unwrap_or_default().reason_detail.unwrap_or_default();
+    let mut tx = state.context.pool.begin().await?;
+    let order = customer_actions::cancel_by_customer(
+        &mut tx,
+        &state.context.outbox,
+        &trace,
+        order_id,
+        &detail,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(%order_id, "order cancelled by the customer");
+    order_body(&order)
+}
+
+/// A JSON body that may be left out: no body at all (no content type and no content, or an empty
+/// one) reads as `None`; anything else is parsed strictly, like [`ApiJson`].
+pub struct OptionalApiJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers();
+        let declared_empty = headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        let no_body_announced = !headers.contains_key(header::CONTENT_LENGTH)
+            && !headers.contains_key(header::TRANSFER_ENCODING);
+        let no_type = !headers.contains_key(header::CONTENT_TYPE);
+        if declared_empty || (no_type && no_body_announced) {
+            return Ok(Self(None));
+        }
+        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
+        Ok(Self(Some(value)))
+    }
+}
