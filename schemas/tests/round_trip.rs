@@ -138,7 +138,7 @@ round_trip_tests! {
 #[test]
 fn every_sample_round_trips_through_any_event() {
     let all = samples::all();
-    assert_eq!(all.len(), 19);
+    assert_eq!(all.len(), 22);
     for event in all {
         let bytes = event.to_datum().expect("to_datum");
         let back = AnyEvent::from_datum(event.name(), &bytes).expect("from_datum");

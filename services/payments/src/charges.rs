@@ -20,14 +20,26 @@ pub enum ChargeOutcome {
     Decided(Payment),
     /// The order already had a payment: nothing was written.
     AlreadyDecided(Payment),
+    /// The order was cancelled before it could be charged: nothing was written, no money taken.
+    CancelledBeforeCharge,
 }
 
 impl ChargeOutcome {
-    pub fn payment(&self) -> &Payment {
+    pub fn payment(&self) -> Option<&Payment> {
         match self {
-            Self::Decided(payment) | Self::AlreadyDecided(payment) => payment,
+            Self::Decided(payment) | Self::AlreadyDecided(payment) => Some(payment),
+            Self::CancelledBeforeCharge => None,
         }
     }
+}
+
+/// Serialize `charge` and `refund` of one order across workers, for the rest of the transaction.
+async fn lock_order(conn: &mut PgConnection, order_id: OrderId) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(order_id.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Charge an order once: if it already has a payment, return that and write nothing; else ask the
@@ -40,8 +52,18 @@ pub async fn charge(
     gateway: &GatewayConfig,
     request: &ChargeRequest,
 ) -> anyhow::Result<ChargeOutcome> {
+    lock_order(conn, request.order_id).await?;
     if let Some(existing) = store::payment_for_order(conn, request.order_id, false).await? {
         return Ok(ChargeOutcome::AlreadyDecided(existing));
+    }
+    let cancelled: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM cancelled_before_charge WHERE order_id = $1")
+            .bind(request.order_id.as_uuid())
+            .fetch_optional(&mut *conn)
+            .await?;
+    if cancelled.is_some() {
+        tracing::info!("the order was cancelled before it was charged: nothing to charge");
+        return Ok(ChargeOutcome::CancelledBeforeCharge);
     }
     let now = Timestamp::now();
     let decision = gateway.decide(request.order_id, request.customer_id, request.amount);
@@ -116,8 +138,9 @@ pub enum RefundOutcome {
     AlreadyRefunded { payment: Payment },
 }
 
-/// Refund an order's successful charge in full (compensation for a cancelled order). No payment, a
-/// declined one, or one already refunded: nothing is written.
+/// Refund an order's successful charge in full (compensation for a cancelled order). A declined or
+/// already refunded payment: nothing is written. No payment yet: the cancellation is remembered so the
+/// order is never charged later.
 #[tracing::instrument(skip(conn, outbox))]
 pub async fn refund(
     conn: &mut PgConnection,
@@ -125,7 +148,15 @@ pub async fn refund(
     trace: &TraceContext,
     order_id: OrderId,
 ) -> anyhow::Result<RefundOutcome> {
+    lock_order(conn, order_id).await?;
     let Some(mut payment) = store::payment_for_order(conn, order_id, true).await? else {
+        // Not charged yet: remember the cancellation, so that a late `StockReserved` charges nothing.
+        sqlx::query(
+            "INSERT INTO cancelled_before_charge (order_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        )
+        .bind(order_id.as_uuid())
+        .execute(&mut *conn)
+        .await?;
         return Ok(RefundOutcome::NothingToRefund { payment: None });
     };
     let status = match payment.status.refund() {

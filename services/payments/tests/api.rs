@@ -202,6 +202,7 @@ async fn concurrent_charges_of_one_order_write_one_payment_and_one_event() {
         .count();
     assert_eq!(decided, 1, "{outcomes:?}");
     assert_eq!(outcomes.0.payment(), outcomes.1.payment());
+    assert!(outcomes.0.payment().is_some());
     assert_eq!(svc.count("payments").await, 1);
     assert_eq!(svc.count("outbox").await, 1);
     svc.finish().await;
@@ -283,6 +284,24 @@ async fn a_successful_charge_is_refunded_once() {
         body["refunds"][0]["amount"],
         json!({"amount_minor": 7500, "currency": "EUR"})
     );
+    svc.finish().await;
+}
+
+#[tokio::test]
+async fn an_order_cancelled_before_its_charge_is_never_charged() {
+    // OrderCancelled (orders.events) can overtake StockReserved (inventory.events).
+    let svc = TestService::start(spec()).await;
+    let late = request(4_200);
+    assert_eq!(
+        refund_once(&svc, late.order_id).await,
+        RefundOutcome::NothingToRefund { payment: None }
+    );
+    let outcome = charge_once(&svc, &GatewayConfig::default(), &late).await;
+    assert_eq!(outcome, ChargeOutcome::CancelledBeforeCharge);
+    assert_eq!(svc.counts(TABLES).await, nothing(), "no payment, no event");
+    // Another order is still charged as usual.
+    decided(charge_once(&svc, &GatewayConfig::default(), &request(4_200)).await);
+    assert_eq!(svc.count("payments").await, 1);
     svc.finish().await;
 }
 
