@@ -6,6 +6,8 @@
 //! the dead-letter topic for permanent ones, offsets committed only after the effect is committed,
 //! metrics and health. `consumers` lists every consumer of the saga as data.
 
+pub mod consumers;
+pub mod reactions;
 pub mod runtime;
 
 pub use runtime::reaction::{Effects, ReactionError, ReactionFuture, Reactions};

@@ -40,7 +40,7 @@ impl Reason {
 
 /// The dead-letter topic of a consumer.
 pub fn topic_of(consumer: &str) -> String {
-    format!("{consumer}.dlq")
+    orderflow_platform::topics::dead_letter_topic(consumer)
 }
 
 /// Produce `message` to the consumer's dead-letter topic and wait until Kafka has it.

@@ -1,0 +1,57 @@
+//! inventory-saga: reserves stock when an order is placed (all lines or none), releases it when the
+//! order is cancelled, and commits it when the shipment is dispatched.
+
+use orderflow_inventory::InventoryError;
+use orderflow_inventory::reservations;
+use orderflow_schemas::{AnyEvent, OrdersEvent, ShippingEvent};
+
+use crate::runtime::reaction::{Effects, ReactionError, ReactionFuture, Reactions};
+
+pub struct InventorySaga;
+
+impl Reactions for InventorySaga {
+    fn handles(&self, event: &AnyEvent) -> bool {
+        matches!(
+            event,
+            AnyEvent::Orders(OrdersEvent::OrderPlaced(_) | OrdersEvent::OrderCancelled(_))
+                | AnyEvent::Shipping(ShippingEvent::ShipmentDispatched(_))
+        )
+    }
+
+    fn react<'a>(&'a self, event: &'a AnyEvent, fx: Effects<'a>) -> ReactionFuture<'a> {
+        Box::pin(async move {
+            match event {
+                AnyEvent::Orders(OrdersEvent::OrderPlaced(placed)) => {
+                    reservations::reserve_for_order(fx.tx, fx.outbox, fx.trace, placed)
+                        .await
+                        .map_err(classify)?;
+                }
+                AnyEvent::Orders(OrdersEvent::OrderCancelled(cancelled)) => {
+                    reservations::release_for_order(
+                        fx.tx,
+                        fx.outbox,
+                        fx.trace,
+                        cancelled.order.order_id,
+                    )
+                    .await
+                    .map_err(classify)?;
+                }
+                AnyEvent::Shipping(ShippingEvent::ShipmentDispatched(dispatched)) => {
+                    reservations::commit_for_order(fx.tx, fx.outbox, fx.trace, dispatched.order_id)
+                        .await
+                        .map_err(classify)?;
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+}
+
+fn classify(error: InventoryError) -> ReactionError {
+    match error {
+        InventoryError::Database(e) => e.into(),
+        InventoryError::Outbox(e) => ReactionError::classify(e),
+        refused => ReactionError::Refused(refused.to_string()),
+    }
+}
