@@ -142,8 +142,9 @@ pub async fn drop_slot(
 }
 
 /// Every logical replication slot of the cluster, with the WAL it keeps (what a dead or stuck slot
-/// costs in disk).
-pub async fn slots(config: &PostgresConfig) -> anyhow::Result<()> {
+/// costs in disk). `tsv`: one `slot<TAB>database<TAB>active<TAB>retained WAL` line per slot, no
+/// header, for scripts.
+pub async fn slots(config: &PostgresConfig, tsv: bool) -> anyhow::Result<()> {
     let pool = connect(config, "postgres").await?;
     let rows = sqlx::query(
         "SELECT slot_name, database, active, confirmed_flush_lsn::text AS confirmed,
@@ -152,25 +153,30 @@ pub async fn slots(config: &PostgresConfig) -> anyhow::Result<()> {
     )
     .fetch_all(&pool)
     .await?;
-    println!(
-        "{:<28} {:<12} {:<8} {:<14} RETAINED WAL",
-        "SLOT", "DATABASE", "ACTIVE", "CONFIRMED LSN"
-    );
-    for row in rows {
+    pool.close().await;
+    if !tsv {
         println!(
-            "{:<28} {:<12} {:<8} {:<14} {}",
-            row.get::<String, _>("slot_name"),
-            row.get::<Option<String>, _>("database").unwrap_or_default(),
-            if row.get::<bool, _>("active") {
-                "yes"
-            } else {
-                "NO"
-            },
-            row.get::<Option<String>, _>("confirmed")
-                .unwrap_or_default(),
-            row.get::<Option<String>, _>("retained").unwrap_or_default(),
+            "{:<28} {:<12} {:<8} {:<14} RETAINED WAL",
+            "SLOT", "DATABASE", "ACTIVE", "CONFIRMED LSN"
         );
     }
-    pool.close().await;
+    for row in rows {
+        let slot: String = row.get("slot_name");
+        let database = row.get::<Option<String>, _>("database").unwrap_or_default();
+        let active = if row.get::<bool, _>("active") {
+            "yes"
+        } else {
+            "no"
+        };
+        let confirmed = row
+            .get::<Option<String>, _>("confirmed")
+            .unwrap_or_default();
+        let retained = row.get::<Option<String>, _>("retained").unwrap_or_default();
+        if tsv {
+            println!("{slot}\t{database}\t{active}\t{retained}");
+        } else {
+            println!("{slot:<28} {database:<12} {active:<8} {confirmed:<14} {retained}");
+        }
+    }
     Ok(())
 }

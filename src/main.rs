@@ -64,7 +64,11 @@ enum Cdc {
         wait_seconds: u64,
     },
     /// List the cluster's logical replication slots and the WAL each retains.
-    Slots,
+    Slots {
+        /// Tab-separated lines without a header: slot, database, active (yes/no), retained WAL.
+        #[arg(long)]
+        tsv: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -131,7 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     &publication,
                     Duration::from_secs(wait_seconds),
                 ))?,
-                Cdc::Slots => runtime.block_on(cdc::slots(&config.postgres))?,
+                Cdc::Slots { tsv } => runtime.block_on(cdc::slots(&config.postgres, tsv))?,
             }
         }
     }
