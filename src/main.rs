@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use orderflow_platform::{StackConfig, telemetry};
+use orderflow_stream_workers::runtime::dead_letter;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +43,40 @@ enum Command {
     /// What a service database needs around its Debezium connector (used by scripts/setup-connectors).
     #[command(subcommand)]
     Cdc(Cdc),
+    /// Serve one service's HTTP API (each listens on its ORDERFLOW_<SERVICE>_HTTP address).
+    Serve {
+        #[arg(value_enum)]
+        service: Service,
+    },
+    /// Run saga consumers (all of them unless named), with /health and /metrics.
+    Worker {
+        /// Consumers to run: orders-saga, inventory-saga, payments-saga, shipping-saga.
+        names: Vec<String>,
+        /// Health and metrics address (default: ORDERFLOW_WORKERS_HTTP).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Dead letters of a consumer: list them, or put them back on their original topic.
+    #[command(subcommand)]
+    Dlq(Dlq),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Service {
+    Orders,
+    Inventory,
+    Payments,
+    Shipping,
+    Customers,
+}
+
+#[derive(Subcommand)]
+enum Dlq {
+    /// One line per dead letter: where it came from, why, and whether it was redriven.
+    List { consumer: String },
+    /// Produce every dead letter not yet redriven back onto its original topic (the inbox of each
+    /// consumer that applied it before makes the replay harmless).
+    Redrive { consumer: String },
 }
 
 #[derive(Subcommand)]
@@ -138,8 +173,74 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Cdc::Slots { tsv } => runtime.block_on(cdc::slots(&config.postgres, tsv))?,
             }
         }
+        Command::Serve { service } => {
+            let serve = async {
+                match service {
+                    Service::Orders => orderflow_orders::run().await,
+                    Service::Inventory => orderflow_inventory::run().await,
+                    Service::Payments => orderflow_payments::run().await,
+                    Service::Shipping => orderflow_shipping::run().await,
+                    Service::Customers => orderflow_customers::run().await,
+                }
+            };
+            multi_thread_runtime()?.block_on(serve)?;
+        }
+        Command::Worker { names, listen } => {
+            multi_thread_runtime()?
+                .block_on(orderflow_stream_workers::consumers::run(&names, listen))?;
+        }
+        Command::Dlq(command) => {
+            let config = StackConfig::from_env()?;
+            match command {
+                Dlq::List { consumer } => dlq_list(&config.kafka_bootstrap, &consumer)?,
+                Dlq::Redrive { consumer } => {
+                    let count = runtime()?
+                        .block_on(dead_letter::redrive(&config.kafka_bootstrap, &consumer))?;
+                    println!("redrove {count} dead letter(s) of {consumer}");
+                }
+            }
+        }
     }
     Ok(())
+}
+
+fn dlq_list(bootstrap: &str, consumer: &str) -> anyhow::Result<()> {
+    let letters = dead_letter::list(bootstrap, consumer)?;
+    println!(
+        "{:<10} {:<9} {:<34} {:<12} {:<9} ERROR",
+        "DLQ", "REDRIVEN", "FROM", "REASON", "KEY"
+    );
+    for letter in &letters {
+        let from = format!(
+            "{}:{}:{}",
+            letter.header(dead_letter::ORIGINAL_TOPIC),
+            letter.header(dead_letter::ORIGINAL_PARTITION),
+            letter.header(dead_letter::ORIGINAL_OFFSET)
+        );
+        println!(
+            "{:<10} {:<9} {:<34} {:<12} {:<9} {}",
+            format!("{}:{}", letter.partition, letter.offset),
+            if letter.redriven { "yes" } else { "no" },
+            from,
+            letter.header(dead_letter::REASON),
+            letter
+                .key
+                .as_deref()
+                .unwrap_or("-")
+                .chars()
+                .take(8)
+                .collect::<String>(),
+            letter.header(dead_letter::ERROR)
+        );
+    }
+    println!("{} dead letter(s) of {consumer}", letters.len());
+    Ok(())
+}
+
+fn multi_thread_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -105,3 +105,5 @@ impl Server {
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
+
+pub mod platform;
