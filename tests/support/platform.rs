@@ -25,6 +25,8 @@ pub struct Platform {
     pub payments: String,
     pub shipping: String,
     pub http: reqwest::Client,
+    /// The worker process's health and metrics, `http://127.0.0.1:<port>`.
+    pub workers_url: String,
     workers: Mutex<std::sync::mpsc::Sender<WorkerCommand>>,
 }
 
@@ -82,6 +84,9 @@ fn start() -> Platform {
         .recv_timeout(Duration::from_secs(120))
         .expect("the services start")
         .unwrap_or_else(|problem| panic!("{problem}"));
+    let workers_listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port for the workers");
     let platform = Platform {
         stack,
         orders: urls[0].clone(),
@@ -95,7 +100,8 @@ fn start() -> Platform {
             .pool_max_idle_per_host(0)
             .build()
             .expect("HTTP client"),
-        workers: Mutex::new(spawn_worker_owner()),
+        workers_url: format!("http://{workers_listen}"),
+        workers: Mutex::new(spawn_worker_owner(workers_listen)),
     };
     platform.start_workers();
     platform
@@ -150,7 +156,7 @@ async fn require_connectors(stack: &StackConfig) -> Result<(), String> {
 
 /// The worker process belongs to a thread that lives as long as the test binary: the child's
 /// parent-death signal fires when the thread that started it ends, so it must not be a test's thread.
-fn spawn_worker_owner() -> std::sync::mpsc::Sender<WorkerCommand> {
+fn spawn_worker_owner(listen: std::net::SocketAddr) -> std::sync::mpsc::Sender<WorkerCommand> {
     let (commands, inbox) = std::sync::mpsc::channel::<WorkerCommand>();
     std::thread::spawn(move || {
         let mut child: Option<Child> = None;
@@ -161,7 +167,7 @@ fn spawn_worker_owner() -> std::sync::mpsc::Sender<WorkerCommand> {
                         .as_mut()
                         .is_some_and(|c| c.try_wait().ok().flatten().is_none());
                     if !running {
-                        child = Some(spawn_workers());
+                        child = Some(spawn_workers(listen));
                     }
                     let _ = done.send(());
                 }
@@ -178,7 +184,7 @@ fn spawn_worker_owner() -> std::sync::mpsc::Sender<WorkerCommand> {
     commands
 }
 
-fn spawn_workers() -> Child {
+fn spawn_workers(listen: std::net::SocketAddr) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -186,7 +192,7 @@ fn spawn_workers() -> Child {
         .expect("worker log");
     let mut command = Command::new(env!("CARGO_BIN_EXE_orderflow"));
     command
-        .args(["worker", "--listen", "127.0.0.1:0"])
+        .args(["worker", "--listen", &listen.to_string()])
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
