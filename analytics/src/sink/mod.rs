@@ -157,13 +157,11 @@ impl Sink {
     ) -> anyhow::Result<()> {
         let (tell, stop) = watch::channel(false);
         self.stop = stop;
-        let stopper = tokio::spawn(async move {
+        let _stopper = AbortOnDrop(tokio::spawn(async move {
             shutdown.await;
             let _ = tell.send(true);
-        });
-        let result = self.consume().await;
-        stopper.abort();
-        result
+        }));
+        self.consume().await
     }
 
     async fn consume(&mut self) -> anyhow::Result<()> {
@@ -191,7 +189,9 @@ impl Sink {
         self.consumer
             .subscribe(&[&self.config.topic])
             .with_context(|| format!("subscribing to {}", self.config.topic))?;
-        let lag = spawn_lag_reporter(self.name, self.consumer.clone());
+        // Aborted when this future is dropped too (a crash, or the task aborted), so that the
+        // consumer it holds goes away with the sink.
+        let lag = AbortOnDrop(spawn_lag_reporter(self.name, self.consumer.clone()));
         tracing::info!(
             group = self.name,
             topic = %self.config.topic,
@@ -207,13 +207,10 @@ impl Sink {
             match self.process(&batch).await {
                 Ok(()) => {}
                 Err(Halt::Stopped) => break,
-                Err(Halt::Fatal(error)) => {
-                    lag.abort();
-                    return Err(error);
-                }
+                Err(Halt::Fatal(error)) => return Err(error),
             }
         }
-        lag.abort();
+        drop(lag);
         tracing::info!(group = self.name, "analytics sink stopped");
         Ok(())
     }
@@ -639,6 +636,15 @@ impl Sink {
             }
         }
         Ok(())
+    }
+}
+
+/// A background task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
