@@ -2,6 +2,7 @@
 //! or as many in a cluster. Every role reads the stack's addresses from the environment (`stack.env`).
 
 mod cdc;
+mod demo;
 mod topics;
 
 use std::process::ExitCode;
@@ -59,6 +60,22 @@ enum Command {
     /// Dead letters of a consumer: list them, or put them back on their original topic.
     #[command(subcommand)]
     Dlq(Dlq),
+    /// Run the analytics sink: finished orders into Elasticsearch, every event into the S3 archive.
+    Sink,
+    /// Serve the reporting endpoints over Elasticsearch (ORDERFLOW_REPORTS_HTTP).
+    Reports,
+    /// Drive the running platform: seed products and customers, place orders with every outcome,
+    /// play the carrier, wait until all are finished, print a summary.
+    Demo {
+        #[arg(long, default_value_t = 300)]
+        orders: usize,
+        #[arg(long, default_value_t = 40)]
+        customers: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -189,6 +206,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             multi_thread_runtime()?
                 .block_on(orderflow_stream_workers::consumers::run(&names, listen))?;
         }
+        Command::Sink => multi_thread_runtime()?.block_on(orderflow_analytics::run_sink())?,
+        Command::Reports => multi_thread_runtime()?.block_on(orderflow_analytics::run_reports())?,
+        Command::Demo {
+            orders,
+            customers,
+            seed,
+            concurrency,
+        } => multi_thread_runtime()?.block_on(demo::run(demo::DemoOptions {
+            orders,
+            customers: customers.max(1),
+            seed,
+            concurrency: concurrency.max(1),
+        }))?,
         Command::Dlq(command) => {
             let config = StackConfig::from_env()?;
             match command {

@@ -123,7 +123,7 @@ wait_healthy() {
 }
 
 # Succeeds when an HTTP GET answers 2xx.
-http_ok() { curl -fsS --max-time 3 -o /dev/null "$1"; }
+http_ok() { curl -fs --max-time 3 -o /dev/null "$1"; }
 # Succeeds when something listens on 127.0.0.1:<port>.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
