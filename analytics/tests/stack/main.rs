@@ -3,9 +3,11 @@
 //! own topic, consumer group, index and archive prefix. None is mocked and none skips: a server
 //! that is down fails the test naming it and the command that starts it.
 
+mod kibana;
 mod orders;
 mod outage;
 mod proxy;
+mod reports;
 mod restart;
 mod sink;
 mod support;
