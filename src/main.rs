@@ -1,6 +1,7 @@
 //! The `orderflow` binary: one subcommand per role, so the same code runs as one process on a laptop
 //! or as many in a cluster. Every role reads the stack's addresses from the environment (`stack.env`).
 
+mod bench;
 mod cdc;
 mod demo;
 mod topics;
@@ -64,6 +65,25 @@ enum Command {
     Sink,
     /// Serve the reporting endpoints over Elasticsearch (ORDERFLOW_REPORTS_HTTP).
     Reports,
+    /// Benchmark the running platform: latency, throughput and cost of the whole pipeline, and the
+    /// limits of PostgreSQL, Kafka and Elasticsearch on the same machine (scripts/bench).
+    Bench {
+        /// A short run (well under two minutes): a fixed rate only, smaller limits.
+        #[arg(long)]
+        quick: bool,
+        /// Where bench.json and bench.svg go.
+        #[arg(long, default_value = "target/bench")]
+        out: std::path::PathBuf,
+        /// Offered rate of the fixed-rate run, orders per second (default 5).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Length of the fixed-rate run in seconds (default 20 quick, 60 full).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Skip the step-up search in full mode.
+        #[arg(long)]
+        no_step_up: bool,
+    },
     /// Drive the running platform: seed products and customers, place orders with every outcome,
     /// play the carrier, wait until all are finished, print a summary.
     Demo {
@@ -218,6 +238,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             customers: customers.max(1),
             seed,
             concurrency: concurrency.max(1),
+        }))?,
+        Command::Bench {
+            quick,
+            out,
+            rate,
+            seconds,
+            no_step_up,
+        } => multi_thread_runtime()?.block_on(bench::run(bench::BenchOptions {
+            quick,
+            out,
+            rate: rate.filter(|r| *r > 0.0),
+            seconds: seconds.filter(|s| *s > 0.0),
+            no_step_up,
         }))?,
         Command::Dlq(command) => {
             let config = StackConfig::from_env()?;
