@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use self::model::{
-    Amount, Count, CurrencyRanking, CustomerRank, ErrorBody, OrderPage, OutcomesReport, PricePoint,
+    Amount, Count, CurrencyRanking, CustomerRank, OrderPage, OutcomesReport, PricePoint,
     ProductSales, ProductsReport, SalesBucket, SalesReport, SalesTotals, TopCustomersReport,
 };
 use self::params::{
@@ -92,7 +92,6 @@ pub fn reports_routes(es: Elasticsearch, index: impl Into<String>) -> Router {
         OrderPage,
         OrderDocument,
         LineDocument,
-        ErrorBody,
         Interval,
         Ranking,
         FinalStatus,
@@ -128,8 +127,8 @@ fn unavailable(error: EsError) -> ApiError {
     params(SalesQuery),
     responses(
         (status = 200, description = "Completed orders, units and revenue per period", body = SalesReport),
-        (status = 400, description = "A parameter is malformed (named in `field`)", body = ErrorBody),
-        (status = 503, description = "Elasticsearch is unavailable", body = ErrorBody),
+        (status = 400, description = "A parameter is malformed (named in `field`)", body = ApiError),
+        (status = 503, description = "Elasticsearch is unavailable", body = ApiError),
     )
 )]
 async fn sales(
@@ -159,8 +158,8 @@ async fn sales(
     params(ProductsQuery),
     responses(
         (status = 200, description = "Units sold per product and unit price", body = ProductsReport),
-        (status = 400, description = "A parameter is malformed (named in `field`)", body = ErrorBody),
-        (status = 503, description = "Elasticsearch is unavailable", body = ErrorBody),
+        (status = 400, description = "A parameter is malformed (named in `field`)", body = ApiError),
+        (status = 503, description = "Elasticsearch is unavailable", body = ApiError),
     )
 )]
 async fn products(
@@ -192,8 +191,8 @@ async fn products(
     params(OutcomesQuery),
     responses(
         (status = 200, description = "Outcomes of the orders finished in the range", body = OutcomesReport),
-        (status = 400, description = "A parameter is malformed (named in `field`)", body = ErrorBody),
-        (status = 503, description = "Elasticsearch is unavailable", body = ErrorBody),
+        (status = 400, description = "A parameter is malformed (named in `field`)", body = ApiError),
+        (status = 503, description = "Elasticsearch is unavailable", body = ApiError),
     )
 )]
 async fn outcomes(
@@ -217,8 +216,8 @@ async fn outcomes(
     params(TopCustomersQuery),
     responses(
         (status = 200, description = "The top customers of each currency", body = TopCustomersReport),
-        (status = 400, description = "A parameter is malformed (named in `field`)", body = ErrorBody),
-        (status = 503, description = "Elasticsearch is unavailable", body = ErrorBody),
+        (status = 400, description = "A parameter is malformed (named in `field`)", body = ApiError),
+        (status = 503, description = "Elasticsearch is unavailable", body = ApiError),
     )
 )]
 async fn top_customers(
@@ -243,8 +242,8 @@ async fn top_customers(
     params(OrderSearchQuery),
     responses(
         (status = 200, description = "One page of matching orders, newest first", body = OrderPage),
-        (status = 400, description = "A parameter is malformed (named in `field`)", body = ErrorBody),
-        (status = 503, description = "Elasticsearch is unavailable", body = ErrorBody),
+        (status = 400, description = "A parameter is malformed (named in `field`)", body = ApiError),
+        (status = 503, description = "Elasticsearch is unavailable", body = ApiError),
     )
 )]
 async fn search_orders(
@@ -278,9 +277,9 @@ async fn search_orders(
     params(("order_id" = uuid::Uuid, Path, description = "The order")),
     responses(
         (status = 200, description = "The order's document", body = OrderDocument),
-        (status = 400, description = "The id is not a UUID", body = ErrorBody),
-        (status = 404, description = "No finished order with this id", body = ErrorBody),
-        (status = 503, description = "Elasticsearch is unavailable", body = ErrorBody),
+        (status = 400, description = "The id is not a UUID", body = ApiError),
+        (status = 404, description = "No finished order with this id", body = ApiError),
+        (status = 503, description = "Elasticsearch is unavailable", body = ApiError),
     )
 )]
 async fn get_order(

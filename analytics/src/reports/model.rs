@@ -153,11 +153,3 @@ pub struct OrderPage {
     pub page_size: u32,
     pub orders: Vec<OrderDocument>,
 }
-
-/// An error answer: `{"error": "invalid_field", "field": "interval", "message": "..."}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: String,
-    pub field: Option<String>,
-    pub message: String,
-}

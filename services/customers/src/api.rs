@@ -9,6 +9,8 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Address, CountryCode, CustomerId, Email, Phone};
 use orderflow_service_kit::http::ApiQuery;
+use orderflow_service_kit::http::path_param;
+use orderflow_service_kit::http::{page_limit, search_text};
 use orderflow_service_kit::{ApiError, ApiJson, ServiceContext, TraceContext};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -44,7 +46,7 @@ pub fn routes(context: ServiceContext) -> Router {
         CustomerView,
         CustomerPage,
         CustomerStatus,
-        ErrorBody
+        ApiError
     ))
 )]
 pub struct ApiDoc;
@@ -190,16 +192,6 @@ pub struct CustomerPage {
     pub offset: u32,
 }
 
-/// The JSON body of every 4xx and 5xx answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// A stable code: `invalid_field`, `malformed_json`, `not_found`, `conflict`, ...
-    pub error: String,
-    /// The request field at fault, as a path (`shipping_address.country`).
-    pub field: Option<String>,
-    pub message: String,
-}
-
 /// Filters and page of `GET /customers`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -216,32 +208,10 @@ pub struct ListCustomersQuery {
     pub offset: Option<u32>,
 }
 
-pub const DEFAULT_LIMIT: u32 = 20;
-pub const MAX_LIMIT: u32 = 100;
-pub const MAX_SEARCH_CHARS: usize = 100;
-
 impl ListCustomersQuery {
     fn into_filter(self) -> Result<CustomerFilter, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid_field(
-                "limit",
-                format!("limit must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
-        let text = self
-            .q
-            .map(|q| q.trim().to_owned())
-            .filter(|q| !q.is_empty());
-        if text
-            .as_ref()
-            .is_some_and(|q| q.chars().count() > MAX_SEARCH_CHARS)
-        {
-            return Err(ApiError::invalid_field(
-                "q",
-                format!("the search text is at most {MAX_SEARCH_CHARS} characters"),
-            ));
-        }
+        let limit = page_limit(self.limit)?;
+        let text = search_text(self.q)?;
         Ok(CustomerFilter {
             status: self.status,
             text,
@@ -274,11 +244,6 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     }
 }
 
-fn parse_id(raw: &str) -> Result<CustomerId, ApiError> {
-    raw.parse()
-        .map_err(|e: orderflow_schemas::InvalidValue| ApiError::invalid_field("id", e.to_string()))
-}
-
 /// Register a customer; writes `CustomerRegistered`.
 #[utoipa::path(
     post,
@@ -287,8 +252,8 @@ fn parse_id(raw: &str) -> Result<CustomerId, ApiError> {
     request_body = RegisterCustomerRequest,
     responses(
         (status = 201, description = "Registered", body = CustomerView),
-        (status = 400, description = "A field is malformed", body = ErrorBody),
-        (status = 409, description = "The e-mail is registered", body = ErrorBody),
+        (status = 400, description = "A field is malformed", body = ApiError),
+        (status = 409, description = "The e-mail is registered", body = ApiError),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -320,9 +285,9 @@ async fn register_customer(
     request_body(content = DeactivateRequest, description = "Optional"),
     responses(
         (status = 200, description = "Deactivated", body = CustomerView),
-        (status = 400, description = "A field is malformed", body = ErrorBody),
-        (status = 404, description = "No such customer", body = ErrorBody),
-        (status = 409, description = "Already deactivated", body = ErrorBody),
+        (status = 400, description = "A field is malformed", body = ApiError),
+        (status = 404, description = "No such customer", body = ApiError),
+        (status = 409, description = "Already deactivated", body = ApiError),
     )
 )]
 #[tracing::instrument(skip_all, fields(customer_id = %id))]
@@ -332,7 +297,7 @@ async fn deactivate_customer(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<DeactivateRequest>,
 ) -> Result<Json<CustomerView>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = path_param::<CustomerId>("id", &id)?;
     let mut tx = context.pool.begin().await?;
     let customer = customers::deactivate(&mut tx, &context.outbox, &trace, id, body.reason).await?;
     tx.commit().await?;
@@ -347,8 +312,8 @@ async fn deactivate_customer(
     params(("id" = uuid::Uuid, Path, description = "The customer")),
     responses(
         (status = 200, description = "The customer", body = CustomerView),
-        (status = 400, description = "Not a UUID", body = ErrorBody),
-        (status = 404, description = "No such customer", body = ErrorBody),
+        (status = 400, description = "Not a UUID", body = ApiError),
+        (status = 404, description = "No such customer", body = ApiError),
     )
 )]
 #[tracing::instrument(skip_all, fields(customer_id = %id))]
@@ -356,7 +321,7 @@ async fn get_customer(
     State(context): State<ServiceContext>,
     Path(id): Path<String>,
 ) -> Result<Json<CustomerView>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = path_param::<CustomerId>("id", &id)?;
     let customer = customers::get_customer(&context.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("customer {id}")))?;
@@ -371,7 +336,7 @@ async fn get_customer(
     params(ListCustomersQuery),
     responses(
         (status = 200, description = "A page of customers", body = CustomerPage),
-        (status = 400, description = "A parameter is malformed", body = ErrorBody),
+        (status = 400, description = "A parameter is malformed", body = ApiError),
     )
 )]
 #[tracing::instrument(skip_all)]

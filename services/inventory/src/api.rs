@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Currency, Money, Quantity, Sku, StockLevel};
 use orderflow_service_kit::http::ApiQuery;
+use orderflow_service_kit::http::{page_limit, search_text};
 use orderflow_service_kit::{ApiError, ApiJson, ServiceContext, TraceContext};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -39,7 +40,7 @@ pub fn routes(context: ServiceContext) -> Router {
         MoneyBody,
         ProductView,
         ProductPage,
-        ErrorBody
+        ApiError
     ))
 )]
 pub struct ApiDoc;
@@ -135,16 +136,6 @@ pub struct ProductPage {
     pub offset: u32,
 }
 
-/// The JSON body of every 4xx and 5xx answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// A stable code: `invalid_field`, `malformed_json`, `not_found`, `conflict`, ...
-    pub error: String,
-    /// The request field at fault, as a path (`unit_price.currency`).
-    pub field: Option<String>,
-    pub message: String,
-}
-
 /// Search and page parameters of `GET /products`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -158,32 +149,10 @@ pub struct ListProductsQuery {
     pub offset: Option<u32>,
 }
 
-pub const DEFAULT_LIMIT: u32 = 20;
-pub const MAX_LIMIT: u32 = 100;
-pub const MAX_SEARCH_CHARS: usize = 100;
-
 impl ListProductsQuery {
     fn into_search(self) -> Result<ProductSearch, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid_field(
-                "limit",
-                format!("limit must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
-        let text = self
-            .q
-            .map(|q| q.trim().to_owned())
-            .filter(|q| !q.is_empty());
-        if text
-            .as_ref()
-            .is_some_and(|q| q.chars().count() > MAX_SEARCH_CHARS)
-        {
-            return Err(ApiError::invalid_field(
-                "q",
-                format!("the search text is at most {MAX_SEARCH_CHARS} characters"),
-            ));
-        }
+        let limit = page_limit(self.limit)?;
+        let text = search_text(self.q)?;
         Ok(ProductSearch {
             text,
             limit,
@@ -205,8 +174,8 @@ fn parse_sku(raw: &str) -> Result<Sku, ApiError> {
     request_body = CreateProductRequest,
     responses(
         (status = 201, description = "Created", body = ProductView),
-        (status = 400, description = "A field is malformed", body = ErrorBody),
-        (status = 409, description = "The sku exists", body = ErrorBody),
+        (status = 400, description = "A field is malformed", body = ApiError),
+        (status = 409, description = "The sku exists", body = ApiError),
     )
 )]
 #[tracing::instrument(skip_all, fields(sku = %body.sku))]
@@ -245,9 +214,9 @@ async fn create_product(
     request_body = RestockRequest,
     responses(
         (status = 200, description = "Restocked", body = ProductView),
-        (status = 400, description = "A field is malformed", body = ErrorBody),
-        (status = 404, description = "No such product", body = ErrorBody),
-        (status = 422, description = "On hand would overflow", body = ErrorBody),
+        (status = 400, description = "A field is malformed", body = ApiError),
+        (status = 404, description = "No such product", body = ApiError),
+        (status = 422, description = "On hand would overflow", body = ApiError),
     )
 )]
 #[tracing::instrument(skip_all, fields(sku = %sku))]
@@ -272,8 +241,8 @@ async fn restock_product(
     params(("sku" = String, Path, description = "The product")),
     responses(
         (status = 200, description = "The product", body = ProductView),
-        (status = 400, description = "Not a valid sku", body = ErrorBody),
-        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 400, description = "Not a valid sku", body = ApiError),
+        (status = 404, description = "No such product", body = ApiError),
     )
 )]
 #[tracing::instrument(skip_all, fields(sku = %sku))]
@@ -296,7 +265,7 @@ async fn get_product(
     params(ListProductsQuery),
     responses(
         (status = 200, description = "A page of products", body = ProductPage),
-        (status = 400, description = "A parameter is malformed", body = ErrorBody),
+        (status = 400, description = "A parameter is malformed", body = ApiError),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -333,7 +302,10 @@ mod tests {
             .unwrap()
             .into_search()
             .unwrap();
-        assert_eq!((defaults.text, defaults.limit), (None, DEFAULT_LIMIT));
+        assert_eq!(
+            (defaults.text, defaults.limit),
+            (None, orderflow_service_kit::http::DEFAULT_PAGE_LIMIT)
+        );
         for (query, field) in [
             ("limit=0", "limit"),
             ("limit=101", "limit"),

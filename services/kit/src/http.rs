@@ -12,9 +12,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// An error answered to an HTTP client. Build one with the constructors; 5xx details are logged, not sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// It is also the OpenAPI schema of every error answer (`body = ApiError`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
     #[serde(skip)]
+    #[schema(ignore)]
     pub status: StatusCode,
     /// A stable, machine-readable code.
     pub error: &'static str,
@@ -153,6 +155,50 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         })?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// A path parameter parsed into its domain type; a bad one answers 400 naming `field`.
+pub fn path_param<T>(field: &str, raw: &str) -> Result<T, ApiError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e: T::Err| ApiError::invalid_field(field, e.to_string()))
+}
+
+/// The page size of every list endpoint: `limit`, 1 to `MAX_PAGE_LIMIT`, `DEFAULT_PAGE_LIMIT` when absent.
+pub const DEFAULT_PAGE_LIMIT: u32 = 20;
+pub const MAX_PAGE_LIMIT: u32 = 100;
+/// The longest free-text filter (`q`) a list endpoint accepts, in characters.
+pub const MAX_SEARCH_CHARS: usize = 100;
+
+/// A list endpoint's `limit`, or a 400 naming it.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE_LIMIT);
+    if (1..=MAX_PAGE_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid_field(
+            "limit",
+            format!("limit must be between 1 and {MAX_PAGE_LIMIT}, got {limit}"),
+        ))
+    }
+}
+
+/// A list endpoint's free-text filter `q`: trimmed, blank means none, too long is a 400 naming it.
+pub fn search_text(q: Option<String>) -> Result<Option<String>, ApiError> {
+    let text = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+    if text
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_SEARCH_CHARS)
+    {
+        return Err(ApiError::invalid_field(
+            "q",
+            format!("the search text is at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
+    Ok(text)
 }
 
 /// Query parameters, parsed strictly: a bad or unknown parameter answers 400 naming it.

@@ -10,6 +10,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use orderflow_schemas::{OrderId, Sku};
 use orderflow_service_kit::http::ApiQuery;
+use orderflow_service_kit::http::page_limit;
 use orderflow_service_kit::{ApiError, ApiJson, ServiceContext, TraceContext};
 use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
@@ -17,10 +18,10 @@ use utoipa::OpenApi;
 use crate::config::OrdersConfig;
 use crate::customer_actions;
 use crate::dto::{
-    AddLineRequest, AddressBody, CancelRequest, CancellationBody, CreateOrderRequest, ErrorBody,
-    LineBody, ListQuery, MoneyBody, OrderBody, OrderPage, OrderSummaryBody, TimelineBody,
+    AddLineRequest, AddressBody, CancelRequest, CancellationBody, CreateOrderRequest, LineBody,
+    ListQuery, MoneyBody, OrderBody, OrderPage, OrderSummaryBody, TimelineBody,
 };
-use crate::listing::{self, Cursor, DEFAULT_LIMIT, ListFilter, MAX_LIMIT};
+use crate::listing::{self, Cursor, ListFilter};
 use crate::store;
 
 /// What the handlers share.
@@ -76,7 +77,7 @@ pub fn routes_with(context: ServiceContext, config: OrdersConfig) -> Router {
         AddressBody,
         TimelineBody,
         CancellationBody,
-        ErrorBody
+        ApiError
     ))
 )]
 pub struct ApiDoc;
@@ -99,8 +100,8 @@ fn order_body(order: &crate::order::Order) -> Result<Json<OrderBody>, ApiError> 
     post, path = "/orders", request_body = CreateOrderRequest,
     responses(
         (status = 201, description = "The new draft; `Location` names it", body = OrderBody),
-        (status = 400, description = "Malformed body or field", body = ErrorBody),
-        (status = 422, description = "Unknown or deactivated customer (field customer_id)", body = ErrorBody),
+        (status = 400, description = "Malformed body or field", body = ApiError),
+        (status = 422, description = "Unknown or deactivated customer (field customer_id)", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(state, trace, body))]
@@ -134,7 +135,7 @@ async fn create_order(
     get, path = "/orders", params(ListQuery),
     responses(
         (status = 200, description = "One page", body = OrderPage),
-        (status = 400, description = "A bad parameter (named in `field`)", body = ErrorBody),
+        (status = 400, description = "A bad parameter (named in `field`)", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(state, query))]
@@ -142,13 +143,7 @@ async fn list_orders(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<OrderPage>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            format!("limit is between 1 and {MAX_LIMIT}, got {limit}"),
-        ));
-    }
+    let limit = page_limit(query.limit)?;
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from > to
     {
@@ -209,8 +204,8 @@ fn next_page_path(filter: &ListFilter, limit: u32, cursor: Cursor) -> String {
     params(("order_id" = String, Path, format = Uuid, description = "The order")),
     responses(
         (status = 200, description = "The order", body = OrderBody),
-        (status = 400, description = "order_id is not a UUID", body = ErrorBody),
-        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 400, description = "order_id is not a UUID", body = ApiError),
+        (status = 404, description = "No such order", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(state))]
@@ -233,10 +228,10 @@ async fn get_order(
     params(("order_id" = String, Path, format = Uuid, description = "The order")),
     responses(
         (status = 200, description = "The order with the line", body = OrderBody),
-        (status = 400, description = "Malformed body, bad sku or quantity outside 1..=1000", body = ErrorBody),
-        (status = 404, description = "No such order", body = ErrorBody),
-        (status = 409, description = "The order is no longer a draft", body = ErrorBody),
-        (status = 422, description = "Unknown sku, a product in another currency (field sku), too many lines (lines), or a line over 1000 units (quantity)", body = ErrorBody),
+        (status = 400, description = "Malformed body, bad sku or quantity outside 1..=1000", body = ApiError),
+        (status = 404, description = "No such order", body = ApiError),
+        (status = 409, description = "The order is no longer a draft", body = ApiError),
+        (status = 422, description = "Unknown sku, a product in another currency (field sku), too many lines (lines), or a line over 1000 units (quantity)", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(state, trace, body), fields(sku = %body.sku, quantity = %body.quantity))]
@@ -271,9 +266,9 @@ async fn add_line(
     ),
     responses(
         (status = 200, description = "The order without the line", body = OrderBody),
-        (status = 400, description = "Bad order_id or sku", body = ErrorBody),
-        (status = 404, description = "No such order, or no line for that sku", body = ErrorBody),
-        (status = 409, description = "The order is no longer a draft", body = ErrorBody),
+        (status = 400, description = "Bad order_id or sku", body = ApiError),
+        (status = 404, description = "No such order, or no line for that sku", body = ApiError),
+        (status = 409, description = "The order is no longer a draft", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(state, trace))]
@@ -300,9 +295,9 @@ async fn remove_line(
     params(("order_id" = String, Path, format = Uuid, description = "The order")),
     responses(
         (status = 200, description = "The placed order", body = OrderBody),
-        (status = 404, description = "No such order", body = ErrorBody),
-        (status = 409, description = "The order is not a draft", body = ErrorBody),
-        (status = 422, description = "No lines (field lines), or the customer is deactivated (customer_id)", body = ErrorBody),
+        (status = 404, description = "No such order", body = ApiError),
+        (status = 409, description = "The order is not a draft", body = ApiError),
+        (status = 422, description = "No lines (field lines), or the customer is deactivated (customer_id)", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(state, trace))]
@@ -325,9 +320,9 @@ async fn place_order(
     params(("order_id" = String, Path, format = Uuid, description = "The order")),
     responses(
         (status = 200, description = "The cancelled order", body = OrderBody),
-        (status = 400, description = "Malformed body or reason_detail too long", body = ErrorBody),
-        (status = 404, description = "No such order", body = ErrorBody),
-        (status = 409, description = "Already shipped, completed or cancelled", body = ErrorBody),
+        (status = 400, description = "Malformed body or reason_detail too long", body = ApiError),
+        (status = 404, description = "No such order", body = ApiError),
+        (status = 409, description = "Already shipped, completed or cancelled", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(state, trace, body))]

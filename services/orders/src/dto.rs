@@ -265,14 +265,3 @@ pub struct OrderPage {
     /// The path and query of the next page (same filters and limit); null on the last page.
     pub next: Option<String>,
 }
-
-/// Every 4xx and 5xx answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// A stable code: invalid_field, malformed_json, not_found, invalid_transition, unprocessable, ...
-    pub error: String,
-    /// The request field at fault, when there is one.
-    pub field: Option<String>,
-    /// What is wrong, for a person.
-    pub message: String,
-}

@@ -13,11 +13,6 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use crate::status::status_name;
 use crate::store::order_from_row;
 
-/// The largest page.
-pub const MAX_LIMIT: u32 = 100;
-/// The page size when none is asked for.
-pub const DEFAULT_LIMIT: u32 = 20;
-
 /// Which orders to list. `from` is inclusive, `to` exclusive, both on the creation time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {

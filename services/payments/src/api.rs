@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Money, OrderId, PaymentId};
+use orderflow_service_kit::http::path_param;
 use orderflow_service_kit::{ApiError, ServiceContext};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
@@ -31,7 +32,7 @@ pub fn routes(context: ServiceContext) -> Router {
                        saga (on StockReserved and OrderCancelled), so this API only reads."
     ),
     paths(get_order_payment, get_payment),
-    components(schemas(PaymentView, RefundView, MoneyView, PaymentStatusView, ErrorBody))
+    components(schemas(PaymentView, RefundView, MoneyView, PaymentStatusView, ApiError))
 )]
 pub struct ApiDoc;
 
@@ -135,24 +136,6 @@ impl PaymentView {
     }
 }
 
-/// The JSON body of every 4xx/5xx answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// A stable code: invalid_field, not_found, ...
-    pub error: String,
-    /// The request field at fault, when there is one.
-    pub field: Option<String>,
-    pub message: String,
-}
-
-fn parse_path_id<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, ApiError>
-where
-    T::Err: std::fmt::Display,
-{
-    raw.parse()
-        .map_err(|e: T::Err| ApiError::invalid_field(field, e.to_string()))
-}
-
 async fn view(context: &ServiceContext, payment: Payment) -> Result<PaymentView, ApiError> {
     let mut conn = context.pool.acquire().await?;
     let refunds = store::refunds_of(&mut conn, payment.payment_id).await?;
@@ -166,8 +149,8 @@ async fn view(context: &ServiceContext, payment: Payment) -> Result<PaymentView,
     params(("order_id" = Uuid, Path, description = "The order")),
     responses(
         (status = 200, description = "The order's payment", body = PaymentView),
-        (status = 400, description = "order_id is not a UUID", body = ErrorBody),
-        (status = 404, description = "The order has no payment (yet)", body = ErrorBody),
+        (status = 400, description = "order_id is not a UUID", body = ApiError),
+        (status = 404, description = "The order has no payment (yet)", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(context))]
@@ -175,7 +158,7 @@ async fn get_order_payment(
     State(context): State<ServiceContext>,
     Path(order_id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
-    let order_id: OrderId = parse_path_id("order_id", &order_id)?;
+    let order_id: OrderId = path_param("order_id", &order_id)?;
     let mut conn = context.pool.acquire().await?;
     let payment = store::payment_for_order(&mut conn, order_id, false)
         .await?
@@ -191,8 +174,8 @@ async fn get_order_payment(
     params(("payment_id" = Uuid, Path, description = "The payment")),
     responses(
         (status = 200, description = "The payment", body = PaymentView),
-        (status = 400, description = "payment_id is not a UUID", body = ErrorBody),
-        (status = 404, description = "No such payment", body = ErrorBody),
+        (status = 400, description = "payment_id is not a UUID", body = ApiError),
+        (status = 404, description = "No such payment", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(context))]
@@ -200,7 +183,7 @@ async fn get_payment(
     State(context): State<ServiceContext>,
     Path(payment_id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
-    let payment_id: PaymentId = parse_path_id("payment_id", &payment_id)?;
+    let payment_id: PaymentId = path_param("payment_id", &payment_id)?;
     let mut conn = context.pool.acquire().await?;
     let payment = store::payment_by_id(&mut conn, payment_id)
         .await?

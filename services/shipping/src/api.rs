@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Address, OrderId, ShipmentId};
+use orderflow_service_kit::http::path_param;
 use orderflow_service_kit::{ApiError, ApiJson, ServiceContext, TraceContext};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -43,7 +44,7 @@ pub fn routes(context: ServiceContext) -> Router {
         AddressView,
         LineView,
         DispatchRequest,
-        ErrorBody
+        ApiError
     ))
 )]
 pub struct ApiDoc;
@@ -166,24 +167,6 @@ impl From<Shipment> for ShipmentView {
     }
 }
 
-/// The JSON body of every 4xx/5xx answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// A stable code: invalid_field, malformed_json, not_found, conflict, ...
-    pub error: String,
-    /// The request field at fault, when there is one.
-    pub field: Option<String>,
-    pub message: String,
-}
-
-fn parse_path_id<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, ApiError>
-where
-    T::Err: std::fmt::Display,
-{
-    raw.parse()
-        .map_err(|e: T::Err| ApiError::invalid_field(field, e.to_string()))
-}
-
 /// The shipment of an order.
 #[utoipa::path(
     get,
@@ -191,8 +174,8 @@ where
     params(("order_id" = Uuid, Path, description = "The order")),
     responses(
         (status = 200, description = "The order's shipment", body = ShipmentView),
-        (status = 400, description = "order_id is not a UUID", body = ErrorBody),
-        (status = 404, description = "The order has no shipment (yet)", body = ErrorBody),
+        (status = 400, description = "order_id is not a UUID", body = ApiError),
+        (status = 404, description = "The order has no shipment (yet)", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(context))]
@@ -200,7 +183,7 @@ async fn get_order_shipment(
     State(context): State<ServiceContext>,
     Path(order_id): Path<String>,
 ) -> Result<Json<ShipmentView>, ApiError> {
-    let order_id: OrderId = parse_path_id("order_id", &order_id)?;
+    let order_id: OrderId = path_param("order_id", &order_id)?;
     let mut conn = context.pool.acquire().await?;
     let shipment = store::shipment_for_order(&mut conn, order_id)
         .await?
@@ -215,8 +198,8 @@ async fn get_order_shipment(
     params(("shipment_id" = Uuid, Path, description = "The shipment")),
     responses(
         (status = 200, description = "The shipment", body = ShipmentView),
-        (status = 400, description = "shipment_id is not a UUID", body = ErrorBody),
-        (status = 404, description = "No such shipment", body = ErrorBody),
+        (status = 400, description = "shipment_id is not a UUID", body = ApiError),
+        (status = 404, description = "No such shipment", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(context))]
@@ -224,7 +207,7 @@ async fn get_shipment(
     State(context): State<ServiceContext>,
     Path(shipment_id): Path<String>,
 ) -> Result<Json<ShipmentView>, ApiError> {
-    let shipment_id: ShipmentId = parse_path_id("shipment_id", &shipment_id)?;
+    let shipment_id: ShipmentId = path_param("shipment_id", &shipment_id)?;
     let mut conn = context.pool.acquire().await?;
     let shipment = store::shipment(&mut conn, shipment_id, false)
         .await?
@@ -240,11 +223,11 @@ async fn get_shipment(
     request_body = DispatchRequest,
     responses(
         (status = 200, description = "Dispatched", body = ShipmentView),
-        (status = 400, description = "A field is missing, unknown or invalid (named in `field`)", body = ErrorBody),
-        (status = 404, description = "No such shipment", body = ErrorBody),
-        (status = 409, description = "The shipment is not CREATED (the message names its status)", body = ErrorBody),
-        (status = 413, description = "The body is over 64 KiB", body = ErrorBody),
-        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 400, description = "A field is missing, unknown or invalid (named in `field`)", body = ApiError),
+        (status = 404, description = "No such shipment", body = ApiError),
+        (status = 409, description = "The shipment is not CREATED (the message names its status)", body = ApiError),
+        (status = 413, description = "The body is over 64 KiB", body = ApiError),
+        (status = 415, description = "The body is not application/json", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(context, request))]
@@ -254,7 +237,7 @@ async fn dispatch_shipment(
     Path(shipment_id): Path<String>,
     ApiJson(request): ApiJson<DispatchRequest>,
 ) -> Result<Json<ShipmentView>, ApiError> {
-    let shipment_id: ShipmentId = parse_path_id("shipment_id", &shipment_id)?;
+    let shipment_id: ShipmentId = path_param("shipment_id", &shipment_id)?;
     let details = DispatchDetails {
         carrier: request.carrier,
         tracking_number: request.tracking_number,
@@ -273,9 +256,9 @@ async fn dispatch_shipment(
     params(("shipment_id" = Uuid, Path, description = "The shipment")),
     responses(
         (status = 200, description = "Delivered", body = ShipmentView),
-        (status = 400, description = "shipment_id is not a UUID", body = ErrorBody),
-        (status = 404, description = "No such shipment", body = ErrorBody),
-        (status = 409, description = "The shipment is not DISPATCHED (the message names its status)", body = ErrorBody),
+        (status = 400, description = "shipment_id is not a UUID", body = ApiError),
+        (status = 404, description = "No such shipment", body = ApiError),
+        (status = 409, description = "The shipment is not DISPATCHED (the message names its status)", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(context))]
@@ -284,7 +267,7 @@ async fn deliver_shipment(
     trace: TraceContext,
     Path(shipment_id): Path<String>,
 ) -> Result<Json<ShipmentView>, ApiError> {
-    let shipment_id: ShipmentId = parse_path_id("shipment_id", &shipment_id)?;
+    let shipment_id: ShipmentId = path_param("shipment_id", &shipment_id)?;
     let mut tx = context.pool.begin().await?;
     let shipment = shipments::deliver(&mut tx, &context.outbox, &trace, shipment_id).await?;
     tx.commit().await?;
