@@ -23,7 +23,11 @@ async fn index_and_search_a_document() {
         .send()
         .await
         .unwrap_or_else(|e| Server::Elasticsearch.failed(&config, "index a document", e));
-    assert!(indexed.status_code().is_success(), "index: {}", indexed.status_code());
+    assert!(
+        indexed.status_code().is_success(),
+        "index: {}",
+        indexed.status_code()
+    );
 
     let response = client
         .search(SearchParts::Index(&[&index]))
@@ -31,7 +35,11 @@ async fn index_and_search_a_document() {
         .send()
         .await
         .unwrap_or_else(|e| Server::Elasticsearch.failed(&config, "search", e));
-    assert!(response.status_code().is_success(), "search: {}", response.status_code());
+    assert!(
+        response.status_code().is_success(),
+        "search: {}",
+        response.status_code()
+    );
     let body: Value = response
         .json()
         .await

@@ -36,7 +36,10 @@ async fn produce_and_consume_a_record() {
         )
         .await
         .unwrap_or_else(|e| Server::Kafka.failed(&config, "create a topic", e));
-    assert!(created.iter().all(Result::is_ok), "create topic {topic}: {created:?}");
+    assert!(
+        created.iter().all(Result::is_ok),
+        "create topic {topic}: {created:?}"
+    );
 
     let producer: FutureProducer = client(&[("message.timeout.ms", "20000")])
         .create()
@@ -67,14 +70,22 @@ async fn produce_and_consume_a_record() {
         .unwrap_or_else(|e| Server::Kafka.failed(&config, "subscribe", e));
     let message = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
         .await
-        .unwrap_or_else(|_| Server::Kafka.failed(&config, "deliver the record within 60s", "timeout"))
+        .unwrap_or_else(|_| {
+            Server::Kafka.failed(&config, "deliver the record within 60s", "timeout")
+        })
         .unwrap_or_else(|e| Server::Kafka.failed(&config, "consume", e));
 
-    assert_eq!((message.partition(), message.offset()), (delivery.partition, delivery.offset));
+    assert_eq!(
+        (message.partition(), message.offset()),
+        (delivery.partition, delivery.offset)
+    );
     assert_eq!(message.key(), Some(&b"order-1"[..]));
     assert_eq!(message.payload(), Some(&b"hello from orderflow"[..]));
     let header = message.headers().expect("headers").get(0);
-    assert_eq!((header.key, header.value), ("event_type", Some(&b"Smoke"[..])));
+    assert_eq!(
+        (header.key, header.value),
+        ("event_type", Some(&b"Smoke"[..]))
+    );
 
     admin
         .delete_topics(&[&topic], &AdminOptions::new())

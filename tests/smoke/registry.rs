@@ -4,7 +4,9 @@
 use apache_avro::types::Value;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
-use schema_registry_converter::schema_registry_common::{SchemaType, SubjectNameStrategy, SuppliedSchema};
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
 
 use crate::support::{Server, stack, unique};
 
@@ -27,12 +29,19 @@ async fn register_a_schema_and_round_trip_a_value() {
     let topic = unique("smoke");
     let strategy = SubjectNameStrategy::TopicRecordNameStrategyWithSchema(
         topic.clone(),
-        SuppliedSchema::new(Some("orderflow.smoke.Smoke".into()), SchemaType::Avro, SCHEMA.into()),
+        SuppliedSchema::new(
+            Some("orderflow.smoke.Smoke".into()),
+            SchemaType::Avro,
+            SCHEMA.into(),
+        ),
     );
 
     let bytes = encoder
         .encode(
-            vec![("id", Value::String("order-42".into())), ("amount_minor", Value::Long(12_345))],
+            vec![
+                ("id", Value::String("order-42".into())),
+                ("amount_minor", Value::Long(12_345)),
+            ],
             strategy,
         )
         .await
@@ -43,16 +52,24 @@ async fn register_a_schema_and_round_trip_a_value() {
     // The subject exists under the TopicRecordNameStrategy name, with the id in the framing.
     let subject = format!("{topic}-orderflow.smoke.Smoke");
     let url = format!("{}/subjects/{subject}/versions/latest", config.registry_url);
-    let latest: serde_json::Value = async { reqwest::get(&url).await?.error_for_status()?.json().await }
-        .await
-        .unwrap_or_else(|e| Server::Registry.failed(&config, "read the registered subject", e));
-    assert_eq!(latest["id"].as_u64(), Some(u64::from(schema_id)), "{latest}");
+    let latest: serde_json::Value =
+        async { reqwest::get(&url).await?.error_for_status()?.json().await }
+            .await
+            .unwrap_or_else(|e| Server::Registry.failed(&config, "read the registered subject", e));
+    assert_eq!(
+        latest["id"].as_u64(),
+        Some(u64::from(schema_id)),
+        "{latest}"
+    );
 
     let decoded = decoder
         .decode(Some(&bytes))
         .await
         .unwrap_or_else(|e| Server::Registry.failed(&config, "decode", e));
-    assert_eq!(decoded.name.map(|n| n.fullname(None)), Some("orderflow.smoke.Smoke".to_string()));
+    assert_eq!(
+        decoded.name.map(|n| n.fullname(None)),
+        Some("orderflow.smoke.Smoke".to_string())
+    );
     assert_eq!(
         decoded.value,
         Value::Record(vec![
