@@ -7,4 +7,5 @@ mod support;
 
 mod delivery;
 mod flows;
+mod reports;
 mod shop;

@@ -27,6 +27,8 @@ pub struct Platform {
     pub http: reqwest::Client,
     /// The worker process's health and metrics, `http://127.0.0.1:<port>`.
     pub workers_url: String,
+    /// The reporting endpoints (`orderflow reports`, fed by `orderflow sink`, both child processes).
+    pub reports: String,
     workers: Mutex<std::sync::mpsc::Sender<WorkerCommand>>,
 }
 
@@ -87,6 +89,9 @@ fn start() -> Platform {
     let workers_listen = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port for the workers");
+    let reports_listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port for the reports");
     let platform = Platform {
         stack,
         orders: urls[0].clone(),
@@ -101,7 +106,8 @@ fn start() -> Platform {
             .build()
             .expect("HTTP client"),
         workers_url: format!("http://{workers_listen}"),
-        workers: Mutex::new(spawn_worker_owner(workers_listen)),
+        reports: format!("http://{reports_listen}"),
+        workers: Mutex::new(spawn_worker_owner(workers_listen, reports_listen)),
     };
     platform.start_workers();
     platform
@@ -156,9 +162,23 @@ async fn require_connectors(stack: &StackConfig) -> Result<(), String> {
 
 /// The worker process belongs to a thread that lives as long as the test binary: the child's
 /// parent-death signal fires when the thread that started it ends, so it must not be a test's thread.
-fn spawn_worker_owner(listen: std::net::SocketAddr) -> std::sync::mpsc::Sender<WorkerCommand> {
+fn spawn_worker_owner(
+    listen: std::net::SocketAddr,
+    reports: std::net::SocketAddr,
+) -> std::sync::mpsc::Sender<WorkerCommand> {
     let (commands, inbox) = std::sync::mpsc::channel::<WorkerCommand>();
     std::thread::spawn(move || {
+        // The analytics sink and the reports run for the whole binary; only the workers are crashed.
+        let _analytics = [
+            spawn_orderflow(
+                &["sink"],
+                &[("ORDERFLOW_SINK_HTTP", "127.0.0.1:0".to_string())],
+            ),
+            spawn_orderflow(
+                &["reports"],
+                &[("ORDERFLOW_REPORTS_HTTP", reports.to_string())],
+            ),
+        ];
         let mut child: Option<Child> = None;
         for command in inbox {
             match command {
@@ -185,6 +205,11 @@ fn spawn_worker_owner(listen: std::net::SocketAddr) -> std::sync::mpsc::Sender<W
 }
 
 fn spawn_workers(listen: std::net::SocketAddr) -> Child {
+    spawn_orderflow(&["worker", "--listen", &listen.to_string()], &[])
+}
+
+/// Start `orderflow <args>` with its output in the e2e log; it dies with the thread that started it.
+fn spawn_orderflow(args: &[&str], env: &[(&str, String)]) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -192,7 +217,8 @@ fn spawn_workers(listen: std::net::SocketAddr) -> Child {
         .expect("worker log");
     let mut command = Command::new(env!("CARGO_BIN_EXE_orderflow"));
     command
-        .args(["worker", "--listen", &listen.to_string()])
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
@@ -205,7 +231,9 @@ fn spawn_workers(listen: std::net::SocketAddr) -> Child {
             Ok(())
         });
     }
-    command.spawn().expect("start orderflow worker")
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start orderflow {args:?}: {e}"))
 }
 
 impl Platform {
