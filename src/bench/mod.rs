@@ -423,11 +423,11 @@ fn phase_figures(phase: &Phase) -> Figures {
             Summary::of(&ms(&|o| Some(o.shipment_seen? - o.confirmed_at?))),
         ),
         (
-            "3 dispatch call → SHIPPED (via CDC)",
+            "3 dispatch call → dispatched_at (shipping's clock: no hop)",
             Summary::of(&ms(&|o| Some(o.shipped_at? - o.dispatch_sent?))),
         ),
         (
-            "4 SHIPPED → deliver call (bench poll)",
+            "4 dispatched_at → deliver call (hop to orders + bench poll)",
             Summary::of(&ms(&|o| Some(o.deliver_sent? - o.shipped_at?))),
         ),
         (
