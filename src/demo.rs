@@ -302,7 +302,15 @@ async fn print_reports(http: &reqwest::Client, urls: &Urls) {
     tokio::time::sleep(Duration::from_secs(5)).await;
     println!("\nReports (from Elasticsearch, via {}):", urls.reports);
     let today = chrono::Utc::now().format("%Y-%m-%d");
-    match get(http, format!("{}/reports/sales?from={today}&to={today}&interval=day", urls.reports)).await {
+    match get(
+        http,
+        format!(
+            "{}/reports/sales?from={today}&to={today}&interval=day",
+            urls.reports
+        ),
+    )
+    .await
+    {
         Ok((200, body)) => println!("  sales today:   {body}"),
         Ok((status, body)) => println!("  sales today:   {status} {body}"),
         Err(error) => println!("  sales today:   unavailable ({error:#})"),
