@@ -1,11 +1,16 @@
 //! The reports agree with the services' databases: for one customer's orders, finished through the
 //! whole pipeline (saga, connectors, analytics sink into Elasticsearch), each figure the reporting
-//! endpoints give equals what SQL over the orders database says.
+//! endpoints give equals what SQL over the orders database says. The orders are in a currency no other
+//! test uses, so that the reports over all orders (sales, outcomes), filtered by that currency and by
+//! the test's start, see only them.
 
 use serde_json::{Value, json};
 
 use crate::shop::*;
 use crate::support::platform::{Platform, eventually, platform};
+
+/// Only this test orders in Swiss francs.
+const CURRENCY: &str = "CHF";
 
 async fn report(p: &Platform, path: String) -> Value {
     eventually(&format!("the reports to answer {path}"), SAGA, || async {
@@ -24,8 +29,8 @@ async fn each_report_equals_sql_over_the_orders_database() {
     let p = platform();
     let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let customer = register_customer(p).await;
-    let sku = create_product(p, 77_777, 20).await;
-    let other = create_product(p, 1_500, 20).await;
+    let sku = create_product_in(p, 77_777, 20, CURRENCY).await;
+    let other = create_product_in(p, 1_500, 20, CURRENCY).await;
 
     // Two completed orders, one cancelled after payment.
     let mut finished = Vec::new();
@@ -33,7 +38,7 @@ async fn each_report_equals_sql_over_the_orders_database() {
         vec![(sku.as_str(), 1)],
         vec![(sku.as_str(), 2), (other.as_str(), 3)],
     ] {
-        let order_id = place_order(p, &customer, &lines).await;
+        let order_id = place_order_in(p, &customer, &lines, CURRENCY).await;
         order_reaches(p, &order_id, "CONFIRMED").await;
         let shipment_id = shipment(p, &order_id).await["shipment_id"]
             .as_str()
@@ -45,7 +50,7 @@ async fn each_report_equals_sql_over_the_orders_database() {
         order_reaches(p, &order_id, "COMPLETED").await;
         finished.push(order_id);
     }
-    let cancelled = place_order(p, &customer, &[(sku.as_str(), 4)]).await;
+    let cancelled = place_order_in(p, &customer, &[(sku.as_str(), 4)], CURRENCY).await;
     order_reaches(p, &cancelled, "CONFIRMED").await;
     let (status, body) = p
         .post(format!("{}/orders/{cancelled}/cancel", p.orders), json!({}))
@@ -111,7 +116,7 @@ async fn each_report_equals_sql_over_the_orders_database() {
     // Top customers (revenue of completed orders since the test began).
     let top = report(
         p,
-        format!("/reports/top-customers?from={since}&limit=100&currency=EUR"),
+        format!("/reports/top-customers?from={since}&limit=100&currency={CURRENCY}"),
     )
     .await;
     let ours = top["rankings"][0]["customers"]
@@ -140,6 +145,70 @@ async fn each_report_equals_sql_over_the_orders_database() {
         Some(sku_orders),
         "{products}"
     );
+
+    // Sales over time: completed orders in the currency since the test began, by day.
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    let sales = report(
+        p,
+        format!("/reports/sales?from={since}&to={today}&interval=day&currency={CURRENCY}"),
+    )
+    .await;
+    assert_eq!(
+        sales["totals"]["orders"].as_i64(),
+        Some(completed),
+        "{sales}"
+    );
+    assert_eq!(sales["totals"]["units"].as_i64(), Some(units), "{sales}");
+    assert_eq!(
+        sales["totals"]["revenue"],
+        json!([{"currency": CURRENCY, "amount_minor": revenue}]),
+        "{sales}"
+    );
+    let bucket_orders: i64 = sales["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["orders"].as_i64().unwrap())
+        .sum();
+    assert_eq!(bucket_orders, completed, "{sales}");
+
+    // Outcomes: completed against cancelled, by reason.
+    let reasons: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT cancel_reason, count(*) FROM orders WHERE customer_id = $1::uuid AND status = 'CANCELLED'
+         GROUP BY cancel_reason ORDER BY cancel_reason",
+    )
+    .bind(&customer)
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let outcomes = report(
+        p,
+        format!("/reports/outcomes?from={since}&currency={CURRENCY}"),
+    )
+    .await;
+    assert_eq!(
+        outcomes["completed"].as_i64(),
+        Some(completed),
+        "{outcomes}"
+    );
+    assert_eq!(
+        outcomes["cancelled"].as_i64(),
+        Some(reasons.iter().map(|(_, n)| n).sum()),
+        "{outcomes}"
+    );
+    let mut by_reason: Vec<(String, i64)> = outcomes["cancelled_by_reason"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["key"].as_str().unwrap().to_string(),
+                c["orders"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    by_reason.sort();
+    assert_eq!(by_reason, reasons, "{outcomes}");
 
     // Order search: the customer's orders by final status.
     let search = report(

@@ -33,27 +33,47 @@ pub async fn register_customer(p: &Platform) -> String {
     body["id"].as_str().expect("id").to_string()
 }
 
-/// A product with a fresh SKU; returns the SKU.
+/// A product with a fresh SKU, priced in EUR; returns the SKU.
 pub async fn create_product(p: &Platform, unit_price_minor: i64, on_hand: i64) -> String {
+    create_product_in(p, unit_price_minor, on_hand, "EUR").await
+}
+
+/// A product with a fresh SKU, priced in `currency`; returns the SKU.
+pub async fn create_product_in(
+    p: &Platform,
+    unit_price_minor: i64,
+    on_hand: i64,
+    currency: &str,
+) -> String {
     let sku = unique("SKU");
     let (status, body) = p
         .post(
             format!("{}/products", p.inventory),
-            json!({"sku": sku, "name": format!("Widget {sku}"), "unit_price": {"amount_minor": unit_price_minor, "currency": "EUR"}, "on_hand": on_hand}),
+            json!({"sku": sku, "name": format!("Widget {sku}"), "unit_price": {"amount_minor": unit_price_minor, "currency": currency}, "on_hand": on_hand}),
         )
         .await;
     assert_eq!(status, 201, "create a product: {body}");
     sku
 }
 
-/// Draft an order (once the orders service knows the customer), add the lines (once it knows the
-/// products) and place it; returns the order id.
+/// Draft an order in EUR (once the orders service knows the customer), add the lines (once it knows
+/// the products) and place it; returns the order id.
 pub async fn place_order(p: &Platform, customer_id: &str, lines: &[(&str, u32)]) -> String {
+    place_order_in(p, customer_id, lines, "EUR").await
+}
+
+/// Like `place_order`, for an order in `currency`.
+pub async fn place_order_in(
+    p: &Platform,
+    customer_id: &str,
+    lines: &[(&str, u32)],
+    currency: &str,
+) -> String {
     let order_id = eventually("the orders service to know the customer", SAGA, || async {
         let (status, body) = p
             .post(
                 format!("{}/orders", p.orders),
-                json!({"customer_id": customer_id}),
+                json!({"customer_id": customer_id, "currency": currency}),
             )
             .await;
         match status {
