@@ -56,14 +56,6 @@ pub fn saga(gateway: GatewayConfig) -> Vec<ConsumerSpec> {
     ]
 }
 
-/// The names `run` accepts.
-pub fn names() -> Vec<&'static str> {
-    saga(GatewayConfig::default())
-        .iter()
-        .map(|c| c.name)
-        .collect()
-}
-
 /// Run the named consumers (all of them when `names` is empty) until ctrl-c or SIGTERM, with
 /// `/health/*` and `/metrics` on `listen` (default: `ORDERFLOW_WORKERS_HTTP`).
 pub async fn run(names: &[String], listen: Option<SocketAddr>) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Currency, Money, Quantity, Sku, StockLevel};
 use orderflow_service_kit::http::ApiQuery;
-use orderflow_service_kit::http::{page_limit, search_text};
+use orderflow_service_kit::http::{page_limit, path_param, search_text};
 use orderflow_service_kit::{ApiError, ApiJson, ServiceContext, TraceContext};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -161,11 +161,6 @@ impl ListProductsQuery {
     }
 }
 
-fn parse_sku(raw: &str) -> Result<Sku, ApiError> {
-    raw.parse()
-        .map_err(|e: orderflow_schemas::InvalidValue| ApiError::invalid_field("sku", e.to_string()))
-}
-
 /// Add a product to the catalogue; writes `ProductCreated`.
 #[utoipa::path(
     post,
@@ -226,7 +221,7 @@ async fn restock_product(
     Path(sku): Path<String>,
     ApiJson(body): ApiJson<RestockRequest>,
 ) -> Result<Json<ProductView>, ApiError> {
-    let sku = parse_sku(&sku)?;
+    let sku = path_param::<Sku>("sku", &sku)?;
     let mut tx = context.pool.begin().await?;
     let product = products::restock(&mut tx, &context.outbox, &trace, &sku, body.quantity).await?;
     tx.commit().await?;
@@ -250,7 +245,7 @@ async fn get_product(
     State(context): State<ServiceContext>,
     Path(sku): Path<String>,
 ) -> Result<Json<ProductView>, ApiError> {
-    let sku = parse_sku(&sku)?;
+    let sku = path_param::<Sku>("sku", &sku)?;
     let product = products::get_product(&context.pool, &sku)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("product {sku}")))?;
