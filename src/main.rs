@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use orderflow_consumer::dead_letter;
 use orderflow_platform::{StackConfig, telemetry};
-use orderflow_stream_workers::runtime::dead_letter;
 
 #[derive(Parser)]
 #[command(

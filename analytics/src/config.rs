@@ -35,10 +35,9 @@ pub struct SinkConfig {
     /// `ORDERFLOW_ARCHIVE_WINDOW`, default 500: offsets per archive object. Object `n` of a
     /// partition holds offsets `[n*window, (n+1)*window)` (see `sink::window`).
     pub archive_window: i64,
-    /// `ORDERFLOW_SINK_BATCH_RECORDS`, default 500: a batch is cut at this many records...
+    /// `ORDERFLOW_SINK_BATCH_RECORDS`, default 500: the most records of a partition in one batch
+    /// (a batch is whatever is waiting, up to this).
     pub batch_max_records: usize,
-    /// `ORDERFLOW_SINK_BATCH_WAIT_MS`, default 1000: ...or this long after its first record.
-    pub batch_max_wait: Duration,
     /// Longest wait between two attempts when Elasticsearch, S3, Kafka or the registry fail.
     pub retry_cap: Duration,
     /// `ORDERFLOW_SINK_HTTP` (health and metrics); `None` serves nothing (tests).
@@ -59,7 +58,6 @@ impl SinkConfig {
             archive_prefix: DEFAULT_ARCHIVE_PREFIX.into(),
             archive_window: 500,
             batch_max_records: 500,
-            batch_max_wait: Duration::from_millis(1000),
             retry_cap: Duration::from_secs(10),
             http: None,
         }
@@ -78,10 +76,6 @@ impl SinkConfig {
             "ORDERFLOW_SINK_BATCH_RECORDS",
             config.batch_max_records as i64,
         )? as usize;
-        config.batch_max_wait = Duration::from_millis(positive(
-            "ORDERFLOW_SINK_BATCH_WAIT_MS",
-            config.batch_max_wait.as_millis() as i64,
-        )? as u64);
         config.http = Some(setting("ORDERFLOW_SINK_HTTP")?);
         Ok(config)
     }

@@ -34,7 +34,6 @@ async fn the_sink_and_reports_roles_run_from_the_environment() {
         ("ORDERFLOW_SINK_GROUP", fixture.group.as_str()),
         ("ORDERFLOW_ANALYTICS_INDEX", fixture.index.as_str()),
         ("ORDERFLOW_ARCHIVE_PREFIX", fixture.prefix.as_str()),
-        ("ORDERFLOW_SINK_BATCH_WAIT_MS", "100"),
         ("ORDERFLOW_SINK_HTTP", sink_http.as_str()),
         ("ORDERFLOW_REPORTS_HTTP", reports_http.as_str()),
     ] {

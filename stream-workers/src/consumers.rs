@@ -1,6 +1,7 @@
 //! Every consumer of the saga, as data: its name (consumer group, inbox and dead-letter topic), the
 //! service database its reactions write to, the topics it reads and its reactions. `run` starts any
-//! of them in one process with one health and metrics endpoint.
+//! of them in one process, each on the consumer runtime (`orderflow_consumer`), with one health and
+//! metrics endpoint.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,11 +12,81 @@ use orderflow_platform::StackConfig;
 use orderflow_platform::config::setting;
 use tokio::sync::watch;
 
+use orderflow_consumer::health::{self, Probe};
+use orderflow_consumer::{Reactions, Runtime, Settings, Spec, Transactional};
+use orderflow_service_kit::Outbox;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
 use crate::reactions::{
     inventory::InventorySaga, orders::OrdersSaga, payments::PaymentsSaga, shipping::ShippingSaga,
 };
-use crate::runtime::health::{self, Probe};
-use crate::runtime::{ConsumerSpec, Worker};
+
+/// One consumer of the saga, as data.
+#[derive(Clone)]
+pub struct ConsumerSpec {
+    /// The consumer group id; also names the inbox rows and the dead-letter topic `<name>.dlq`.
+    pub name: &'static str,
+    /// The service database its reactions write to.
+    pub database: &'static str,
+    /// That service's migrations (the inbox table comes with the kit's).
+    pub migrations: &'static Migrator,
+    /// The topics it reads.
+    pub topics: &'static [&'static str],
+    pub reactions: Arc<dyn Reactions>,
+}
+
+/// A saga consumer connected to its database and Kafka, ready to run.
+pub struct Worker {
+    pub runtime: Runtime,
+    pub pool: PgPool,
+}
+
+impl Worker {
+    /// Connect to the service database (migrating it), the registry and Kafka, and subscribe.
+    pub async fn connect(
+        stack: &StackConfig,
+        settings: Settings,
+        spec: ConsumerSpec,
+    ) -> anyhow::Result<Self> {
+        let pool = orderflow_service_kit::database::connect_and_migrate(
+            &stack.postgres,
+            spec.database,
+            spec.migrations,
+        )
+        .await?;
+        orderflow_consumer::inbox::spawn_janitor(
+            pool.clone(),
+            std::time::Duration::from_secs(30 * 24 * 3600),
+        );
+        let handler = Transactional {
+            reactions: spec.reactions.clone(),
+            pool: pool.clone(),
+            outbox: Outbox::new(&stack.registry_url)?,
+        };
+        let runtime = Runtime::new(
+            &stack.kafka_bootstrap,
+            &stack.registry_url,
+            settings,
+            Spec {
+                name: spec.name,
+                topics: spec.topics.iter().map(|t| t.to_string()).collect(),
+                handler: Arc::new(handler),
+                key_lanes: None,
+            },
+        )?;
+        Ok(Worker { runtime, pool })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.runtime.name()
+    }
+
+    /// Consume until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        self.runtime.run(shutdown).await
+    }
+}
 
 /// The saga's consumers. The payments gateway's rules come from the environment.
 pub fn saga(gateway: GatewayConfig) -> Vec<ConsumerSpec> {
@@ -79,11 +150,12 @@ pub async fn run(names: &[String], listen: Option<SocketAddr>) -> anyhow::Result
         .collect();
 
     let metrics = health::install_metrics()?;
+    let settings = Settings::from_env()?;
     let mut workers = Vec::new();
     for spec in chosen {
         let name = spec.name;
         workers.push(
-            Worker::connect(&stack, spec)
+            Worker::connect(&stack, settings.clone(), spec)
                 .await
                 .with_context(|| format!("starting consumer {name}"))?,
         );
@@ -91,7 +163,7 @@ pub async fn run(names: &[String], listen: Option<SocketAddr>) -> anyhow::Result
     let probe = Probe {
         consumers: workers
             .iter()
-            .map(|w| (w.name(), w.pool().clone(), w.consumer()))
+            .map(|w| (w.name(), w.pool.clone(), w.runtime.consumer()))
             .collect(),
         metrics,
     };

@@ -1,14 +1,14 @@
-//! The stream workers: the consumer runtime and the saga reactions it runs.
+//! The stream workers: the saga's reactions and its consumers, run on the consumer runtime
+//! (`orderflow_consumer`).
 //!
 //! A reaction is a plain async function from an event and a database transaction to effects (business
-//! rows and outbox events). Everything else belongs to the runtime (`runtime`): decoding through the
-//! registry, the inbox that makes each effect happen once, retries with backoff for transient failures,
-//! the dead-letter topic for permanent ones, offsets committed only after the effect is committed,
-//! metrics and health. `consumers` lists every consumer of the saga as data.
+//! rows and outbox events). Everything else belongs to the runtime: filtering, decoding, concurrency,
+//! batching, the inbox that makes each effect happen once, retries, dead letters, offsets, metrics
+//! and health. `consumers` lists every consumer of the saga as data; `reactions` has one module per
+//! consuming service.
 
 pub mod consumers;
 pub mod reactions;
-pub mod runtime;
 
-pub use runtime::reaction::{Effects, ReactionError, ReactionFuture, Reactions};
-pub use runtime::{ConsumerSpec, Worker};
+pub use consumers::{ConsumerSpec, Worker};
+pub use orderflow_consumer::{Effects, ReactionError, ReactionFuture, Reactions};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use orderflow_stream_workers::runtime::dead_letter;
+use orderflow_consumer::dead_letter;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};

@@ -14,12 +14,13 @@ use elasticsearch::Elasticsearch;
 use metrics_exporter_prometheus::PrometheusHandle;
 use object_store::ObjectStore;
 use object_store::path::Path;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use orderflow_consumer::KafkaConsumer;
+use rdkafka::consumer::Consumer;
 use serde_json::{Value, json};
 
 #[derive(Clone)]
 pub struct Probe {
-    pub consumer: Arc<StreamConsumer>,
+    pub consumer: Arc<KafkaConsumer>,
     pub es: Elasticsearch,
     pub store: Arc<dyn ObjectStore>,
     pub archive_prefix: String,

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use orderflow_analytics::sink::archive::ArchivedRecord;
+use orderflow_consumer::dead_letter;
 use orderflow_schemas::orders::{CancellationReason, OrderStatus};
 use orderflow_schemas::{AnyEvent, Currency, CustomerId};
-use orderflow_stream_workers::runtime::dead_letter;
 use serde_json::Value;
 
 use crate::orders::{Outcome, Story, varied_stories};

@@ -187,7 +187,6 @@ impl Fixture {
         config.archive_prefix = self.prefix.clone();
         config.archive_window = 7;
         config.batch_max_records = 5;
-        config.batch_max_wait = Duration::from_millis(100);
         config.retry_cap = Duration::from_millis(500);
         config
     }

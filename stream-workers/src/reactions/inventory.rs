@@ -5,17 +5,20 @@ use orderflow_inventory::InventoryError;
 use orderflow_inventory::reservations;
 use orderflow_schemas::{AnyEvent, OrdersEvent, ShippingEvent};
 
-use crate::runtime::reaction::{Effects, ReactionError, ReactionFuture, Reactions};
+use orderflow_consumer::{Effects, ReactionError, ReactionFuture, Reactions};
+use orderflow_schemas::Event;
+use orderflow_schemas::orders::{OrderCancelled, OrderPlaced};
+use orderflow_schemas::shipping::ShipmentDispatched;
 
 pub struct InventorySaga;
 
 impl Reactions for InventorySaga {
-    fn handles(&self, event: &AnyEvent) -> bool {
-        matches!(
-            event,
-            AnyEvent::Orders(OrdersEvent::OrderPlaced(_) | OrdersEvent::OrderCancelled(_))
-                | AnyEvent::Shipping(ShippingEvent::ShipmentDispatched(_))
-        )
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            OrderPlaced::NAME,
+            OrderCancelled::NAME,
+            ShipmentDispatched::NAME,
+        ]
     }
 
     fn react<'a>(&'a self, event: &'a AnyEvent, fx: Effects<'a>) -> ReactionFuture<'a> {

@@ -11,24 +11,27 @@ use orderflow_orders::{Dispatch, OrderError, SagaCancellation, replicas, saga_ac
 use orderflow_schemas::orders::OrderStatus;
 use orderflow_schemas::{AnyEvent, CustomersEvent, InventoryEvent, PaymentsEvent, ShippingEvent};
 
-use crate::runtime::reaction::{Effects, ReactionError, ReactionFuture, Reactions};
+use orderflow_consumer::{Effects, ReactionError, ReactionFuture, Reactions};
+use orderflow_schemas::Event;
+use orderflow_schemas::customers::{CustomerDeactivated, CustomerRegistered};
+use orderflow_schemas::inventory::{ProductCreated, StockRejected};
+use orderflow_schemas::payments::{PaymentDeclined, PaymentSucceeded};
+use orderflow_schemas::shipping::{ShipmentDelivered, ShipmentDispatched};
 
 pub struct OrdersSaga;
 
 impl Reactions for OrdersSaga {
-    fn handles(&self, event: &AnyEvent) -> bool {
-        matches!(
-            event,
-            AnyEvent::Customers(
-                CustomersEvent::CustomerRegistered(_) | CustomersEvent::CustomerDeactivated(_)
-            ) | AnyEvent::Inventory(
-                InventoryEvent::ProductCreated(_) | InventoryEvent::StockRejected(_)
-            ) | AnyEvent::Payments(
-                PaymentsEvent::PaymentSucceeded(_) | PaymentsEvent::PaymentDeclined(_)
-            ) | AnyEvent::Shipping(
-                ShippingEvent::ShipmentDispatched(_) | ShippingEvent::ShipmentDelivered(_)
-            )
-        )
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            CustomerRegistered::NAME,
+            CustomerDeactivated::NAME,
+            ProductCreated::NAME,
+            StockRejected::NAME,
+            PaymentSucceeded::NAME,
+            PaymentDeclined::NAME,
+            ShipmentDispatched::NAME,
+            ShipmentDelivered::NAME,
+        ]
     }
 
     fn react<'a>(&'a self, event: &'a AnyEvent, fx: Effects<'a>) -> ReactionFuture<'a> {

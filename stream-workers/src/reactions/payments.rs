@@ -4,19 +4,18 @@
 use orderflow_payments::{ChargeRequest, GatewayConfig};
 use orderflow_schemas::{AnyEvent, InventoryEvent, OrdersEvent};
 
-use crate::runtime::reaction::{Effects, ReactionError, ReactionFuture, Reactions};
+use orderflow_consumer::{Effects, ReactionError, ReactionFuture, Reactions};
+use orderflow_schemas::Event;
+use orderflow_schemas::inventory::StockReserved;
+use orderflow_schemas::orders::OrderCancelled;
 
 pub struct PaymentsSaga {
     pub gateway: GatewayConfig,
 }
 
 impl Reactions for PaymentsSaga {
-    fn handles(&self, event: &AnyEvent) -> bool {
-        matches!(
-            event,
-            AnyEvent::Inventory(InventoryEvent::StockReserved(_))
-                | AnyEvent::Orders(OrdersEvent::OrderCancelled(_))
-        )
+    fn event_types(&self) -> &'static [&'static str] {
+        &[StockReserved::NAME, OrderCancelled::NAME]
     }
 
     fn react<'a>(&'a self, event: &'a AnyEvent, fx: Effects<'a>) -> ReactionFuture<'a> {

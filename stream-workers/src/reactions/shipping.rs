@@ -4,13 +4,15 @@
 use orderflow_schemas::{AnyEvent, OrdersEvent};
 use orderflow_shipping::ShippingError;
 
-use crate::runtime::reaction::{Effects, ReactionError, ReactionFuture, Reactions};
+use orderflow_consumer::{Effects, ReactionError, ReactionFuture, Reactions};
+use orderflow_schemas::Event;
+use orderflow_schemas::orders::OrderConfirmed;
 
 pub struct ShippingSaga;
 
 impl Reactions for ShippingSaga {
-    fn handles(&self, event: &AnyEvent) -> bool {
-        matches!(event, AnyEvent::Orders(OrdersEvent::OrderConfirmed(_)))
+    fn event_types(&self) -> &'static [&'static str] {
+        &[OrderConfirmed::NAME]
     }
 
     fn react<'a>(&'a self, event: &'a AnyEvent, fx: Effects<'a>) -> ReactionFuture<'a> {

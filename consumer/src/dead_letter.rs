@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+use crate::handler::Record;
 
 pub const REASON: &str = "dlq.reason";
 pub const ERROR: &str = "dlq.error";
@@ -43,31 +45,29 @@ pub fn topic_of(consumer: &str) -> String {
     orderflow_platform::topics::dead_letter_topic(consumer)
 }
 
-/// Produce `message` to the consumer's dead-letter topic and wait until Kafka has it.
+/// Produce `record` to the consumer's dead-letter topic and wait until Kafka has it.
 pub async fn send(
     producer: &FutureProducer,
     consumer: &str,
-    message: &BorrowedMessage<'_>,
+    record: &Record,
     reason: Reason,
     error: &str,
 ) -> anyhow::Result<()> {
     let mut headers = OwnedHeaders::new();
-    if let Some(original) = message.headers() {
-        for header in original.iter() {
-            headers = headers.insert(Header {
-                key: header.key,
-                value: header.value,
-            });
-        }
+    for (key, value) in &record.headers {
+        headers = headers.insert(Header {
+            key,
+            value: value.as_deref(),
+        });
     }
-    let partition = message.partition().to_string();
-    let offset = message.offset().to_string();
+    let partition = record.partition.to_string();
+    let offset = record.offset.to_string();
     let failed_at = chrono::Utc::now().to_rfc3339();
     for (key, value) in [
         (REASON, reason.as_str()),
         (ERROR, error),
         (CONSUMER, consumer),
-        (ORIGINAL_TOPIC, message.topic()),
+        (ORIGINAL_TOPIC, record.topic.as_str()),
         (ORIGINAL_PARTITION, partition.as_str()),
         (ORIGINAL_OFFSET, offset.as_str()),
         (FAILED_AT, failed_at.as_str()),
@@ -78,15 +78,15 @@ pub async fn send(
         });
     }
     let topic = topic_of(consumer);
-    let mut record = FutureRecord::<[u8], [u8]>::to(&topic).headers(headers);
-    if let Some(key) = message.key() {
-        record = record.key(key);
+    let mut letter = FutureRecord::<[u8], [u8]>::to(&topic).headers(headers);
+    if let Some(key) = &record.key {
+        letter = letter.key(key);
     }
-    if let Some(payload) = message.payload() {
-        record = record.payload(payload);
+    if let Some(payload) = &record.payload {
+        letter = letter.payload(payload);
     }
     producer
-        .send(record, Duration::from_secs(30))
+        .send(letter, Duration::from_secs(30))
         .await
         .map_err(|(e, _)| anyhow::anyhow!("producing to {topic}: {e}"))?;
     Ok(())

@@ -9,11 +9,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+
+use crate::runtime::KafkaConsumer;
 
 /// Install the process-wide Prometheus recorder (once) and return its handle.
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
@@ -21,14 +23,25 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
-    let handle = PrometheusBuilder::new().install_recorder()?;
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".into()),
+            &[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Suffix("_records".into()),
+            &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0],
+        )?
+        .install_recorder()?;
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
 #[derive(Clone)]
 pub struct Probe {
     /// (consumer name, its database, its Kafka consumer)
-    pub consumers: Vec<(&'static str, PgPool, Arc<StreamConsumer>)>,
+    pub consumers: Vec<(&'static str, PgPool, Arc<KafkaConsumer>)>,
     pub metrics: PrometheusHandle,
 }
 
@@ -84,10 +97,10 @@ async fn ready(State(probe): State<Probe>) -> (StatusCode, axum::Json<Value>) {
 }
 
 /// Every 10 s, set `orderflow_consumer_lag{consumer,topic,partition}` to the high watermark minus
-/// the consumer's position, for each assigned partition.
+/// the consumer's committed position (everything below it is finished), for each assigned partition.
 pub fn spawn_lag_reporter(
     name: &'static str,
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<KafkaConsumer>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(10));
@@ -105,9 +118,9 @@ pub fn spawn_lag_reporter(
     })
 }
 
-fn partition_lags(consumer: &StreamConsumer) -> anyhow::Result<Vec<(String, i32, i64)>> {
+fn partition_lags(consumer: &KafkaConsumer) -> anyhow::Result<Vec<(String, i32, i64)>> {
     let assignment: TopicPartitionList = consumer.assignment()?;
-    let positions = consumer.position()?;
+    let committed = consumer.committed_offsets(assignment.clone(), Duration::from_secs(2))?;
     let mut lags = Vec::new();
     for element in assignment.elements() {
         let (_, high) = consumer.fetch_watermarks(
@@ -115,28 +128,12 @@ fn partition_lags(consumer: &StreamConsumer) -> anyhow::Result<Vec<(String, i32,
             element.partition(),
             Duration::from_secs(2),
         )?;
-        let position = positions
+        let lag = match committed
             .find_partition(element.topic(), element.partition())
-            .map(|e| e.offset());
-        let lag = match position {
-            Some(Offset::Offset(p)) => (high - p).max(0),
-            _ => {
-                let committed = consumer.committed_offsets(
-                    {
-                        let mut one = TopicPartitionList::new();
-                        one.add_partition(element.topic(), element.partition());
-                        one
-                    },
-                    Duration::from_secs(2),
-                )?;
-                match committed
-                    .find_partition(element.topic(), element.partition())
-                    .map(|e| e.offset())
-                {
-                    Some(Offset::Offset(c)) => (high - c).max(0),
-                    _ => high,
-                }
-            }
+            .map(|e| e.offset())
+        {
+            Some(Offset::Offset(c)) => (high - c).max(0),
+            _ => high,
         };
         lags.push((element.topic().to_string(), element.partition(), lag));
     }
