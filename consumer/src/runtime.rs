@@ -162,6 +162,10 @@ impl Runtime {
             // the fetch this long (librdkafka's default is 500 ms).
             .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
             .set("fetch.min.bytes", "1")
+            .set(
+                "session.timeout.ms",
+                settings.session_timeout_ms.to_string(),
+            )
             .set_log_level(RDKafkaLogLevel::Warning)
             .create_with_context(context)
             .with_context(|| format!("creating the Kafka consumer {}", spec.name))?;
@@ -215,7 +219,10 @@ impl Runtime {
             max_batch = shared.settings.max_batch,
             "consuming"
         );
-        let lag = crate::health::spawn_lag_reporter(shared.name, consumer.clone());
+        let lag = AbortOnDrop(crate::health::spawn_lag_reporter(
+            shared.name,
+            consumer.clone(),
+        ));
         let poller = {
             let shared = shared.clone();
             let consumer = consumer.clone();
@@ -232,13 +239,22 @@ impl Runtime {
         );
         shared.stop.cancel();
         let joined = tokio::task::spawn_blocking(move || poller.join()).await;
-        lag.abort();
+        drop(lag);
         if !matches!(joined, Ok(Ok(()))) {
             anyhow::bail!("the polling thread of {} panicked", shared.name);
         }
         *consumer.context().shared.lock().unwrap() = None;
         tracing::info!(consumer = shared.name, "stopped");
         Ok(())
+    }
+}
+
+/// A background task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -9,6 +9,7 @@
 //! | `ORDERFLOW_CONSUMER_COMMIT_INTERVAL_MS` | 200 | how often finished offsets are committed |
 //! | `ORDERFLOW_CONSUMER_FETCH_WAIT_MAX_MS` | 100 | librdkafka `fetch.wait.max.ms`: how long the broker may hold a fetch when a partition has nothing new |
 //! | `ORDERFLOW_CONSUMER_RETRY_CAP_MS` | 30000 | the longest backoff between two attempts of a failing batch |
+//! | `ORDERFLOW_CONSUMER_SESSION_TIMEOUT_MS` | 10000 | librdkafka `session.timeout.ms`: how soon a consumer that died (SIGKILL) loses its partitions to the others (librdkafka's default is 45 s) |
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ pub struct Settings {
     pub commit_interval: Duration,
     pub fetch_wait_max_ms: u64,
     pub retry_cap: Duration,
+    pub session_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -35,6 +37,7 @@ impl Default for Settings {
             commit_interval: Duration::from_millis(200),
             fetch_wait_max_ms: 100,
             retry_cap: Duration::from_secs(30),
+            session_timeout_ms: 10_000,
         }
     }
 }
@@ -85,6 +88,10 @@ impl Settings {
                 "ORDERFLOW_CONSUMER_RETRY_CAP_MS",
                 30_000u64,
             )?),
+            session_timeout_ms: setting_or(
+                "ORDERFLOW_CONSUMER_SESSION_TIMEOUT_MS",
+                d.session_timeout_ms,
+            )?,
         })
     }
 }

@@ -70,6 +70,9 @@ status.storage.topic=orderflow-connect-status
 status.storage.replication.factor=1
 status.storage.partitions=1
 offset.flush.interval.ms=5000
+# connectors may set producer.override.* (the outbox connectors set linger.ms); All is Kafka's
+# default since 3.0, written down so that the connectors' overrides do not depend on it
+connector.client.config.override.policy=All
 # the broker never creates topics by itself: connectors create theirs via topic.creation.default.*
 topic.creation.enable=true
 

@@ -1,8 +1,9 @@
 //! Reading a range of one partition back from Kafka, for rebuilding an open archive window (see
 //! `window`). A separate consumer with a manual assignment and no commits, so the sink's group
-//! position is never touched.
+//! position is never touched. Partitions are processed in parallel, but the backfill consumer
+//! reads one range at a time (a read assigns it the partition it reads).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -16,7 +17,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 const STALL: Duration = Duration::from_secs(15);
 
 pub struct Backfill {
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<Mutex<BaseConsumer>>,
 }
 
 impl Backfill {
@@ -31,7 +32,7 @@ impl Backfill {
             .create()
             .context("creating the archive backfill consumer")?;
         Ok(Self {
-            consumer: Arc::new(consumer),
+            consumer: Arc::new(Mutex::new(consumer)),
         })
     }
 
@@ -47,6 +48,9 @@ impl Backfill {
         let consumer = self.consumer.clone();
         let topic = topic.to_string();
         tokio::task::spawn_blocking(move || {
+            let consumer = consumer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             read_blocking(&consumer, &topic, partition, from, until)
         })
         .await
