@@ -83,6 +83,12 @@ enum Command {
         /// Skip the step-up search in full mode.
         #[arg(long)]
         no_step_up: bool,
+        /// The step-up search never offers more than this many orders per second.
+        #[arg(long, default_value_t = 640.0)]
+        max_rate: f64,
+        /// Bisection phases between the last rate that kept up and the first that did not.
+        #[arg(long, default_value_t = 3)]
+        bisections: usize,
     },
     /// Drive the running platform: seed products and customers, place orders with every outcome,
     /// play the carrier, wait until all are finished, print a summary.
@@ -245,12 +251,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             rate,
             seconds,
             no_step_up,
+            max_rate,
+            bisections,
         } => multi_thread_runtime()?.block_on(bench::run(bench::BenchOptions {
             quick,
             out,
             rate: rate.filter(|r| *r > 0.0),
             seconds: seconds.filter(|s| *s > 0.0),
             no_step_up,
+            max_rate: max_rate.max(1.0),
+            bisections,
         }))?,
         Command::Dlq(command) => {
             let config = StackConfig::from_env()?;

@@ -2,6 +2,9 @@
 # background processes of the `orderflow` binary: pid files and logs in $ORDERFLOW_STATE/platform.
 # Used by scripts/demo and scripts/bench. Sourced after common.sh, never run.
 #
+#   platform_build [PROFILE]  build the orderflow binary with a Cargo profile (default release, what
+#                        the demo and the bench run; the tests keep the dev profile); sets
+#                        PLATFORM_BIN and exports ORDERFLOW_BIN (scripts/setup-connectors uses it)
 #   platform_start BIN   start what is not running yet (by pid file), wait until each is ready;
 #                        PLATFORM_STARTED lists the names this call started
 #   platform_stop [NAME...]   stop the named processes (default: every one with a pid file)
@@ -20,6 +23,17 @@ PLATFORM_PROCESSES=(
   "reports|http://$ORDERFLOW_REPORTS_HTTP/health/ready|reports"
 )
 PLATFORM_STARTED=()
+
+platform_build() {
+  local profile="${1:-release}" dir started=$SECONDS
+  dir="$profile"
+  [ "$profile" = dev ] && dir=debug
+  echo "building orderflow ($profile profile) ..."
+  cargo build --locked --profile "$profile" --bin orderflow || return 1
+  echo "built in $((SECONDS - started)) s"
+  PLATFORM_BIN="${CARGO_TARGET_DIR:-$ORDERFLOW_ROOT/target}/$dir/orderflow"
+  export ORDERFLOW_BIN="$PLATFORM_BIN"
+}
 
 platform_stop() {
   local entry name pid
@@ -45,6 +59,17 @@ platform_start() {
   local bin="$1" entry name health args ok
   mkdir -p "$PLATFORM_DIR"
   PLATFORM_STARTED=()
+
+platform_build() {
+  local profile="${1:-release}" dir started=$SECONDS
+  dir="$profile"
+  [ "$profile" = dev ] && dir=debug
+  echo "building orderflow ($profile profile) ..."
+  cargo build --locked --profile "$profile" --bin orderflow || return 1
+  echo "built in $((SECONDS - started)) s"
+  PLATFORM_BIN="${CARGO_TARGET_DIR:-$ORDERFLOW_ROOT/target}/$dir/orderflow"
+  export ORDERFLOW_BIN="$PLATFORM_BIN"
+}
   for entry in "${PLATFORM_PROCESSES[@]}"; do
     IFS='|' read -r name health args <<<"$entry"
     if [ -f "$PLATFORM_DIR/$name.pid" ] && kill -0 "$(cat "$PLATFORM_DIR/$name.pid")" 2>/dev/null; then

@@ -1,5 +1,6 @@
 # PostgreSQL from Debian's packages: a cluster of our own (own data directory and port, so it never
-# touches another cluster), wal_level=logical for Debezium, one database per service.
+# touches another cluster), wal_level=logical for Debezium, track_commit_timestamp=on (the bench reads
+# each event's commit time with pg_xact_commit_timestamp), one database per service.
 
 postgres_bin() {
   local d
@@ -51,6 +52,10 @@ fsync = on
 CONF
     echo "host replication all 127.0.0.1/32 scram-sha-256" >>"$data/pg_hba.conf"
   fi
+  # Read at server start only: a cluster made before this setting gets it at its next start
+  # (scripts/stack down postgres && scripts/stack up postgres).
+  grep -q '^track_commit_timestamp' "$data/postgresql.conf" ||
+    echo "track_commit_timestamp = on" >>"$data/postgresql.conf"
   postgres_as_owner "$bin/pg_ctl" -D "$data" -l "$dir/log" -w -t 60 start >/dev/null 2>&1 || return 1
   head -n 1 "$data/postmaster.pid" >"$dir/pid"
   local db

@@ -1,23 +1,31 @@
 //! `orderflow bench`: the whole pipeline under load on the real stack, and the limits it is measured
 //! against on the same machine.
 //!
-//! 1. The pipeline at a fixed offered rate: orders placed through the orders API, the carrier played
-//!    at once, each order timed from the `place` call to CONFIRMED, COMPLETED and searchable in
-//!    Elasticsearch; the CDC lag of every orders event (outbox `created_at` → Kafka record); the
-//!    CPU and memory of each platform process per thousand orders.
-//! 2. Full mode only: a step-up search for the highest rate the pipeline sustains.
+//! 1. The pipeline at a fixed offered rate, open loop: order i starts at t0 + i/rate whatever the
+//!    earlier ones are doing, and every latency is measured from that scheduled time. What happens to
+//!    each order is learned from its events (a Kafka tail of the saga topics plays the carrier and
+//!    sees CONFIRMED/COMPLETED; one Elasticsearch `ids` query every 100 ms sees searchability). The
+//!    CDC hops of every event of the run, from commit timestamps on both ends. The CPU and memory of
+//!    every process of the stack and the platform, and of the machine, per thousand orders.
+//! 2. Full mode only: the step-up search for the highest rate the pipeline sustains (`search.rs`).
 //! 3. The limits: pgbench with a saga-step transaction, raw rdkafka produce/consume, raw ES bulk.
 //!
-//! Output: a table on stdout, `bench.json` (every figure, the machine) and `bench.svg` in `--out`.
+//! Output: a table on stdout, `bench.json` (every figure, the machine), `bench.svg`, and one line
+//! appended to `history.jsonl`, all in `--out`.
 
+mod cdc;
+mod cost;
+mod events;
 mod limits;
 mod pipeline;
 mod plot;
+mod search;
 mod stats;
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,8 +34,9 @@ use orderflow_platform::StackConfig;
 use orderflow_platform::config::setting;
 use serde_json::{Value, json};
 
-use pipeline::{OrderTimes, Phase, Target};
-use stats::{CostWindow, Summary, round};
+use events::{OrderTimes, Tracker};
+use pipeline::{Phase, PhasePlan, Target};
+use stats::{Summary, round};
 
 pub struct BenchOptions {
     pub quick: bool,
@@ -38,12 +47,18 @@ pub struct BenchOptions {
     pub seconds: Option<f64>,
     /// Skip the step-up search even in full mode.
     pub no_step_up: bool,
+    /// The step-up search never offers more than this (orders per second).
+    pub max_rate: f64,
+    /// Bisection phases between the last rate that kept up and the first that did not.
+    pub bisections: usize,
 }
 
 struct Sizes {
     rate: f64,
     seconds: f64,
+    drain: Duration,
     step_seconds: f64,
+    step_drain: Duration,
     step_up: bool,
     pgbench_seconds: u64,
     kafka_records: usize,
@@ -60,7 +75,9 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         Sizes {
             rate: options.rate.unwrap_or(5.0),
             seconds: options.seconds.unwrap_or(20.0),
+            drain: Duration::from_secs(45),
             step_seconds: 0.0,
+            step_drain: Duration::ZERO,
             step_up: false,
             pgbench_seconds: 5,
             kafka_records: 50_000,
@@ -70,7 +87,9 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         Sizes {
             rate: options.rate.unwrap_or(5.0),
             seconds: options.seconds.unwrap_or(60.0),
+            drain: Duration::from_secs(90),
             step_seconds: 20.0,
+            step_drain: Duration::from_secs(30),
             step_up: !options.no_step_up,
             pgbench_seconds: 20,
             kafka_records: 300_000,
@@ -84,23 +103,35 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     let machine = stats::machine();
     let run_id =
         format!("{:06x}", uuid::Uuid::new_v4().as_u128() as u32 & 0xff_ffff).to_uppercase();
-    let state = std::env::var("ORDERFLOW_STATE").unwrap_or_else(|_| ".stack".into());
-    let processes = stats::platform_processes(&PathBuf::from(&state).join("platform"));
+    let state = PathBuf::from(std::env::var("ORDERFLOW_STATE").unwrap_or_else(|_| ".stack".into()));
+    let watched = cost::watched(&state);
+    let binaries = binaries(&watched);
     let index = std::env::var("ORDERFLOW_ES_INDEX")
         .unwrap_or_else(|_| orderflow_analytics::config::DEFAULT_INDEX.to_string());
     let es = config.elasticsearch_url.trim_end_matches('/').to_string();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(256)
         .build()?;
+    let commit_timestamps = cdc::commit_timestamps_on(&config.postgres).await?;
 
     eprintln!(
-        "bench {run_id}: {} mode, {} orders/s for {} s; {} platform process(es) measured",
+        "bench {run_id}: {} mode, {} build, {} orders/s for {} s, open loop; measuring {} process trees",
         if options.quick { "quick" } else { "full" },
+        machine["build"].as_str().unwrap_or("?"),
         sizes.rate,
         sizes.seconds,
-        processes.len()
+        watched.len()
     );
+    if let Some(warning) = binaries["warning"].as_str() {
+        eprintln!("WARNING: {warning}");
+    }
+    if !commit_timestamps {
+        eprintln!(
+            "note: track_commit_timestamp is off, so the CDC hops from commit timestamps are not measured; \
+             it is read at server start: scripts/stack down postgres && scripts/stack up postgres"
+        );
+    }
     let target = pipeline::setup(
         Target {
             http: http.clone(),
@@ -113,127 +144,184 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
             customer_ids: Vec::new(),
             sku: String::new(),
             poll: Duration::from_millis(100),
-            order_timeout: Duration::from_secs(if options.quick { 90 } else { 180 }),
         },
         &run_id,
         10,
     )
     .await?;
     let target = Arc::new(target);
-    // One order through the whole pipeline first: the orders service has the replicas, nothing is cold.
+    let tracker = Arc::new(Tracker::default());
+    let driver = events::Driver::start(
+        &config.kafka_bootstrap,
+        &config.registry_url,
+        target.clone(),
+        tracker.clone(),
+    )?;
+    let result = measure(
+        &options, &sizes, &config, &machine, &run_id, watched, &binaries, &es, &index, &target,
+        &tracker,
+    )
+    .await;
+    driver.stop()?;
+    let report = result?;
+
+    let json_path = options.out.join("bench.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
+    let history_path = options.out.join("history.jsonl");
+    append_history(&history_path, &report)?;
+    print_table(&report);
+    println!(
+        "\nwritten: {}  {}  {} (+1 line)  (orderflow bench took {:.0} s)",
+        json_path.display(),
+        options.out.join("bench.svg").display(),
+        history_path.display(),
+        bench_started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    options: &BenchOptions,
+    sizes: &Sizes,
+    config: &StackConfig,
+    machine: &Value,
+    run_id: &str,
+    watched: Vec<cost::Watched>,
+    binaries: &Value,
+    es: &str,
+    index: &str,
+    target: &Arc<Target>,
+    tracker: &Arc<Tracker>,
+) -> anyhow::Result<Value> {
+    // One order through the whole pipeline first: nothing is cold, and the carrier is proven.
     eprintln!("warm-up order ...");
-    let warm = pipeline::drive_order(target.clone(), 0).await?;
+    let warm = pipeline::run_phase(
+        target.clone(),
+        tracker.clone(),
+        PhasePlan {
+            number: 0,
+            rate: 1.0,
+            seconds: 1.0,
+            first: 0,
+            drain: Duration::from_secs(120),
+            backlog_limit: None,
+        },
+    )
+    .await?;
+    let warm_order = warm.orders[0].clone();
     anyhow::ensure!(
-        warm.searchable.is_some(),
-        "the warm-up order ended {} without becoming searchable",
-        warm.status
+        warm_order.searchable.is_some(),
+        "the warm-up order ended {} without becoming searchable{}",
+        warm_order.status,
+        carrier_errors(tracker)
     );
 
-    // The fixed-rate run, with the Kafka tail and the cost window around it.
-    let tail = pipeline::Tail::start(&config.kafka_bootstrap, "orders.events")?;
-    let cost = Arc::new(Mutex::new(CostWindow::start(&processes)));
+    // The fixed-rate run, inside the cost window.
+    let cost = Arc::new(Mutex::new(cost::CostWindow::start(watched.clone())));
     let sampler = {
         let cost = cost.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                cost.lock().unwrap().sample();
+                let cost = cost.clone();
+                let _ = tokio::task::spawn_blocking(move || cost.lock().unwrap().sample()).await;
             }
         })
     };
     eprintln!(
-        "fixed rate: {} orders/s for {} s ...",
+        "fixed rate: {} orders/s for {} s, open loop ...",
         sizes.rate, sizes.seconds
     );
-    let fixed = pipeline::run_phase(target.clone(), sizes.rate, sizes.seconds, 1).await?;
-    sampler.abort();
-    let completed = fixed
-        .orders
-        .iter()
-        .filter(|o| o.status == "COMPLETED")
-        .count();
-    let cost_rows = cost.lock().unwrap().finish(completed);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let seen = tail.stop()?;
-
-    // CDC lag: outbox created_at of each orders event of our orders, against what Kafka holds.
-    let order_ids: Vec<String> = fixed.orders.iter().map(|o| o.order_id.clone()).collect();
-    let orders_db = sqlx::PgPool::connect(&config.postgres.url("orders")).await?;
-    let outbox: Vec<(uuid::Uuid, f64)> = sqlx::query_as(
-        "SELECT id, extract(epoch FROM created_at)::float8 FROM outbox WHERE aggregate_id = ANY($1)",
+    let fixed = pipeline::run_phase(
+        target.clone(),
+        tracker.clone(),
+        PhasePlan {
+            number: 1,
+            rate: sizes.rate,
+            seconds: sizes.seconds,
+            first: 1,
+            drain: sizes.drain,
+            backlog_limit: None,
+        },
     )
-    .bind(&order_ids)
-    .fetch_all(&orders_db)
     .await?;
-    let (mut lag_record, mut lag_received, mut record_sizes) = (Vec::new(), Vec::new(), Vec::new());
-    for (id, created) in &outbox {
-        if let Some(s) = seen.get(&id.to_string()) {
-            lag_record.push((s.kafka_ts - created) * 1000.0);
-            lag_received.push((s.received - created) * 1000.0);
-            record_sizes.push(s.bytes);
-        }
-    }
-    // Events (= outbox rows = saga transactions = Kafka records) per order, over every service.
-    let mut events = 0i64;
-    for database in &config.postgres.databases {
-        let pool = sqlx::PgPool::connect(&config.postgres.url(database)).await?;
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM outbox WHERE aggregate_id = ANY($1)")
-                .bind(&order_ids)
-                .fetch_one(&pool)
-                .await
-                .unwrap_or((0,));
-        events += count;
-        pool.close().await;
-    }
-    orders_db.close().await;
-    let events_per_order = if fixed.orders.is_empty() {
-        0.0
-    } else {
-        events as f64 / fixed.orders.len() as f64
-    };
-    let record_bytes = if record_sizes.is_empty() {
-        200
-    } else {
-        record_sizes.iter().sum::<usize>() / record_sizes.len()
-    };
+    sampler.abort();
+    let figures = phase_figures(&fixed);
+    let cost_report = cost.lock().unwrap().finish(figures.completed);
+
+    // The CDC hops of every event of the fixed run's orders.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let order_ids: Vec<String> = fixed.orders.iter().map(|o| o.order_id.clone()).collect();
+    let seen = tracker.seen.lock().unwrap().clone();
+    let hops = cdc::measure(&config.postgres, &order_ids, &seen).await?;
+    let events_per_order = hops.outbox_rows as f64 / fixed.orders.len().max(1) as f64;
 
     // Step-up search (full mode).
-    let mut steps = Vec::new();
-    let mut sustained = None;
+    let baseline_p95 = figures.to_completed.p95;
+    let fixed_verdict = search::judge(&figures.rule(&fixed), baseline_p95);
+    let mut search = search::Search::new(0.5, options.max_rate, options.bisections);
+    let mut steps = vec![step_json(&fixed, &figures, &fixed_verdict, None, 0)];
+    let mut phases = vec![fixed];
     if sizes.step_up {
-        let mut rate = sizes.rate;
-        let mut first_p95 = None;
-        let mut next_id = 100_000;
-        loop {
-            eprintln!("step-up: {rate} orders/s for {} s ...", sizes.step_seconds);
-            let phase =
-                pipeline::run_phase(target.clone(), rate, sizes.step_seconds, next_id).await?;
-            next_id += phase.orders.len() + 1;
-            let figures = phase_figures(&phase);
-            let p95 = figures.to_completed.p95;
-            let baseline = *first_p95.get_or_insert(p95);
-            let finished_share = figures.completed as f64 / phase.orders.len().max(1) as f64;
-            let keeps_up = finished_share >= 0.95
-                && figures.finished_per_second >= 0.9 * rate
-                && p95 <= 3.0 * baseline.max(1.0);
-            steps.push(json!({
-                "offered_per_second": rate, "seconds": sizes.step_seconds,
-                "orders": phase.orders.len(), "completed": figures.completed,
-                "finished_per_second": round(figures.finished_per_second),
-                "place_to_completed": figures.to_completed.json(),
-                "sustained": keeps_up,
-            }));
-            if !keeps_up {
-                break;
+        search.record(sizes.rate, fixed_verdict.keeps_up);
+        let mut next_first = 1_000_000;
+        let mut number = 2;
+        while let Some(rate) = search.next() {
+            // Let the previous phase's backlog drain first, so each phase starts from an idle pipeline.
+            let settle_until = tokio::time::Instant::now() + Duration::from_secs(60);
+            while tracker.in_flight() > 0 && tokio::time::Instant::now() < settle_until {
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            sustained = Some(rate);
-            if rate >= 160.0 {
-                break;
-            }
-            rate *= 2.0;
+            let limit = search::backlog_limit(rate, baseline_p95);
+            eprintln!(
+                "step-up: {rate} orders/s for {} s (stops early past {limit} in flight) ...",
+                sizes.step_seconds
+            );
+            let mut window = cost::CostWindow::start(watched.clone());
+            let phase = pipeline::run_phase(
+                target.clone(),
+                tracker.clone(),
+                PhasePlan {
+                    number,
+                    rate,
+                    seconds: sizes.step_seconds,
+                    first: next_first,
+                    drain: sizes.step_drain,
+                    backlog_limit: Some(limit),
+                },
+            )
+            .await?;
+            let step = phase_figures(&phase);
+            let machine_cost = window.finish(step.completed)["machine"].clone();
+            let verdict = search::judge(&step.rule(&phase), baseline_p95);
+            eprintln!(
+                "  {} ({})",
+                if verdict.keeps_up {
+                    "keeps up"
+                } else {
+                    "falls behind"
+                },
+                if verdict.reasons.is_empty() {
+                    format!("finished {:.1}/s", step.finished_per_second)
+                } else {
+                    verdict.reasons.join("; ")
+                }
+            );
+            search.record(rate, verdict.keeps_up);
+            steps.push(step_json(
+                &phase,
+                &step,
+                &verdict,
+                Some(machine_cost),
+                limit,
+            ));
+            next_first += phase.orders.len() + phase.errors.len() + 1;
+            number += 1;
+            phases.push(phase);
         }
     }
+    let fixed = &phases[0];
 
     // The limits.
     eprintln!(
@@ -242,6 +330,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     );
     let pg_limit =
         limits::postgres(&config.postgres, sizes.pgbench_seconds, 4, &options.out).await?;
+    let record_bytes = hops.orders_record_bytes;
     eprintln!(
         "limit: Kafka ({} records of {record_bytes} bytes) ...",
         sizes.kafka_records
@@ -250,25 +339,26 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         &config.kafka_bootstrap,
         sizes.kafka_records,
         record_bytes,
-        &run_id,
+        run_id,
     )
     .await?;
     eprintln!("limit: Elasticsearch ({} documents) ...", sizes.es_docs);
-    let (_, sample) = pipeline::get(&http, format!("{es}/{index}/_doc/{}", warm.order_id)).await?;
+    let (_, sample) = pipeline::get(
+        &target.http,
+        format!("{es}/{index}/_doc/{}", warm_order.order_id),
+    )
+    .await?;
     let es_limit = limits::elasticsearch(
-        &http,
-        &es,
-        &index,
+        &target.http,
+        es,
+        index,
         &sample["_source"],
         sizes.es_docs,
-        &run_id,
+        run_id,
     )
     .await?;
 
-    // Figures and ratios.
-    let figures = phase_figures(&fixed);
-    let cdc_record = Summary::of(&lag_record);
-    let cdc_received = Summary::of(&lag_received);
+    // Ratios.
     let pg_tps = pg_limit["transactions_per_second"].as_f64().unwrap_or(0.0);
     let pg_latency = pg_limit["latency_average_ms"].as_f64().unwrap_or(0.0);
     let produce = kafka_limit["produce_records_per_second"]
@@ -289,6 +379,8 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     };
     let finished = figures.finished_per_second;
     let events_per_second = finished * events_per_order;
+    let confirmed = figures.place_to_confirmed.p50;
+    let completed = figures.place_to_completed.p50;
     // Latency floors: the chain of saga transactions without any CDC or Kafka in between.
     let ratios = json!({
         "saga_transactions_per_second_vs_pgbench": {
@@ -307,93 +399,205 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
             "pipeline_ms": round(figures.place.p50), "limit_ms": pg_latency, "ratio": ratio(figures.place.p50, pg_latency),
             "note": "the place call against one saga-step transaction's average latency under pgbench"},
         "confirmed_p50_vs_4_saga_transactions": {
-            "pipeline_ms": round(figures.to_confirmed.p50), "limit_ms": round(4.0 * pg_latency), "ratio": ratio(figures.to_confirmed.p50, 4.0 * pg_latency),
-            "note": "place, reserve, charge, confirm: four transactions with nothing in between"},
+            "pipeline_ms": round(confirmed), "limit_ms": round(4.0 * pg_latency), "ratio": ratio(confirmed, 4.0 * pg_latency),
+            "note": "place call sent → CONFIRMED against place, reserve, charge, confirm: four transactions with nothing in between"},
         "completed_p50_vs_all_saga_transactions": {
-            "pipeline_ms": round(figures.to_completed.p50), "limit_ms": round(events_per_order * pg_latency), "ratio": ratio(figures.to_completed.p50, events_per_order * pg_latency),
-            "note": "every transaction of an order's saga back to back"},
+            "pipeline_ms": round(completed), "limit_ms": round(events_per_order * pg_latency), "ratio": ratio(completed, events_per_order * pg_latency),
+            "note": "place call sent → COMPLETED against every transaction of an order's saga back to back"},
     });
 
-    let throughput_series = throughput_over_time(&fixed);
+    let series = throughput_over_time(&phases);
+    let marks: Vec<(f64, String)> = phases
+        .iter()
+        .map(|p| (p.started - phases[0].started, format!("{}/s", p.rate)))
+        .collect();
+    let behind = Summary::of(&figures.raw.behind_schedule);
     let report = json!({
         "run_id": run_id,
         "mode": if options.quick { "quick" } else { "full" },
         "started_unix": fixed.started,
+        "git": git_revision(),
         "machine": machine,
+        "binaries": binaries,
         "stack": {"postgres": format!("{}:{}", config.postgres.host, config.postgres.port),
                   "kafka": config.kafka_bootstrap, "elasticsearch": es, "index": index},
+        "method": {
+            "arrivals": "open loop: order i is started at t0 + i/rate whether or not earlier orders are done; every latency is measured from that scheduled time",
+            "carrier": "event driven: a Kafka tail of the saga topics; ShipmentCreated → POST dispatch, ShipmentDispatched → POST deliver",
+            "states": "CONFIRMED/COMPLETED/CANCELLED from orders.events; the times are the orders service's own timeline from the terminal event's snapshot",
+            "searchable": "one Elasticsearch ids query every 100 ms for every completed order not yet seen (_search sees refreshed documents only)",
+        },
         "pipeline": {
             "offered_per_second": sizes.rate, "seconds": sizes.seconds,
             "orders": fixed.orders.len(), "completed": figures.completed,
-            "not_completed": fixed.orders.iter().filter(|o| o.status != "COMPLETED").map(|o| json!({"order_id": o.order_id, "status": o.status})).collect::<Vec<_>>(),
-            "errors": fixed.errors,
+            "not_completed": fixed.orders.iter().filter(|o| o.status != "COMPLETED").take(20).map(|o| json!({"order_id": o.order_id, "status": o.status})).collect::<Vec<_>>(),
+            "errors": fixed.errors.iter().take(20).collect::<Vec<_>>(),
+            "carrier_errors": tracker.carrier_errors.lock().unwrap().iter().take(20).cloned().collect::<Vec<_>>(),
             "placed_per_second": round(figures.placed_per_second),
             "finished_per_second": round(finished),
             "events_per_order": round(events_per_order),
             "orders_events_record_bytes_avg": record_bytes,
-            "latency": {
-                "place_http": figures.place.json(),
-                "place_to_confirmed": figures.to_confirmed.json(),
-                "place_to_completed": figures.to_completed.json(),
-                "place_to_searchable": figures.to_searchable.json(),
-                "cdc_lag_outbox_to_kafka_record_timestamp": cdc_record.json(),
-                "cdc_lag_outbox_to_consumer_receipt": cdc_received.json(),
-            },
+            "behind_schedule": behind.json(),
+            "latency": figures.latency.iter().map(|(k, _, v)| (k.to_string(), v.json())).collect::<BTreeMap<_, _>>(),
             "stages": figures.stages.iter().map(|(k, v)| (k.to_string(), v.json())).collect::<BTreeMap<_, _>>(),
-            "throughput_over_time": throughput_series.iter().map(|(k, v)| (k.to_string(), v.iter().map(|(t, r)| json!([t, r])).collect::<Vec<_>>())).collect::<BTreeMap<_, _>>(),
-            "cost": cost_rows,
+            "cdc": hops.json(),
+            "cost": cost_report,
         },
-        "step_up": {"steps": steps, "highest_sustained_per_second": sustained, "ran": sizes.step_up},
+        "throughput_over_time": {
+            "seconds_since": "the fixed-rate run's first scheduled start",
+            "phases": marks.iter().map(|(t, l)| json!([round(*t), l])).collect::<Vec<_>>(),
+            "series": series.iter().map(|(k, v)| (k.to_string(), v.iter().map(|(t, r)| json!([t, r])).collect::<Vec<_>>())).collect::<BTreeMap<_, _>>(),
+        },
+        "step_up": {"ran": sizes.step_up, "rule": search::RULE,
+                    "baseline_p95_ms": round(baseline_p95),
+                    "latency_bound_ms": round(search::latency_bound_ms(baseline_p95)),
+                    "search": search.json(), "phases": steps},
         "limits": {"postgres": pg_limit, "kafka": kafka_limit, "elasticsearch": es_limit},
         "ratios": ratios,
     });
-    let json_path = options.out.join("bench.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
+    let mut cdfs: Vec<(&str, Vec<f64>)> = figures
+        .latency
+        .iter()
+        .filter(|(_, plotted, _)| *plotted)
+        .map(|(name, _, _)| (*name, figures.raw_of(name)))
+        .collect();
+    cdfs.push((
+        "CDC hop: commit → reaction commit",
+        hops.commit_to_reaction.clone(),
+    ));
     let svg = plot::svg(
         &format!(
-            "orderflow bench {run_id}: {} orders/s for {} s ({} completed)",
-            sizes.rate, sizes.seconds, figures.completed
+            "orderflow bench {run_id}: {} orders/s for {} s, open loop ({} of {} completed), {} build",
+            sizes.rate,
+            sizes.seconds,
+            figures.completed,
+            fixed.orders.len(),
+            machine["build"].as_str().unwrap_or("?")
         ),
-        &[
-            ("place (HTTP)", figures.raw.place.clone()),
-            ("place → CONFIRMED", figures.raw.to_confirmed.clone()),
-            ("place → COMPLETED", figures.raw.to_completed.clone()),
-            ("place → searchable", figures.raw.to_searchable.clone()),
-            ("CDC lag (outbox → Kafka)", lag_record.clone()),
-        ],
-        &throughput_series,
+        &cdfs,
+        &series,
+        &marks,
     );
-    let svg_path = options.out.join("bench.svg");
-    std::fs::write(&svg_path, svg)?;
+    std::fs::write(options.out.join("bench.svg"), svg)?;
+    Ok(report)
+}
 
-    print_table(&report, &figures, &cdc_record, &cdc_received);
-    println!(
-        "\nwritten: {}  {}  (orderflow bench took {:.0} s)",
-        json_path.display(),
-        svg_path.display(),
-        bench_started.elapsed().as_secs_f64()
-    );
+fn carrier_errors(tracker: &Tracker) -> String {
+    let errors = tracker.carrier_errors.lock().unwrap();
+    if errors.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", errors.join("; "))
+    }
+}
+
+/// Which executable each platform process runs, against the bench's own: a reused process of an
+/// older build (or of another profile) measures other code than this binary.
+fn binaries(watched: &[cost::Watched]) -> Value {
+    let own = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let mut platform = BTreeMap::new();
+    let mut differing = Vec::new();
+    for w in watched.iter().filter(|w| w.group == "platform") {
+        let exe = cost::exe(w.root).unwrap_or_default();
+        if exe != own {
+            differing.push(format!("{} runs {exe}", w.name));
+        }
+        platform.insert(w.name.clone(), exe);
+    }
+    let warning = (!differing.is_empty()).then(|| {
+        format!(
+            "platform processes run another binary than this bench ({own}): {}",
+            differing.join(", ")
+        )
+    });
+    json!({"bench": own, "profile": stats::build_profile(), "platform": platform, "warning": warning})
+}
+
+fn git_revision() -> Option<String> {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = run(&["rev-parse", "--short", "HEAD"])?;
+    let dirty =
+        run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{head}-dirty") } else { head })
+}
+
+/// The report without its bulky parts, as one line of the history file.
+fn append_history(path: &Path, report: &Value) -> anyhow::Result<()> {
+    let mut line = report.clone();
+    if let Some(o) = line.as_object_mut() {
+        o.remove("throughput_over_time");
+    }
+    if let Some(p) = line["pipeline"].as_object_mut() {
+        for key in ["not_completed", "errors", "carrier_errors"] {
+            p.remove(key);
+        }
+    }
+    if let Some(p) = line["limits"]["postgres"].as_object_mut() {
+        p.remove("script");
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("open {}", path.display()))?;
+    writeln!(file, "{}", serde_json::to_string(&line)?)?;
     Ok(())
 }
 
 struct Raw {
-    place: Vec<f64>,
-    to_confirmed: Vec<f64>,
-    to_completed: Vec<f64>,
-    to_searchable: Vec<f64>,
+    behind_schedule: Vec<f64>,
+    series: BTreeMap<&'static str, Vec<f64>>,
 }
 
 struct Figures {
+    orders: usize,
     completed: usize,
     placed_per_second: f64,
     finished_per_second: f64,
     place: Summary,
-    to_confirmed: Summary,
+    place_to_confirmed: Summary,
+    place_to_completed: Summary,
     to_completed: Summary,
-    to_searchable: Summary,
+    /// (name, plotted as a CDF, summary), in table order.
+    latency: Vec<(&'static str, bool, Summary)>,
     stages: Vec<(&'static str, Summary)>,
+    behind_p99: f64,
     raw: Raw,
 }
+
+impl Figures {
+    fn raw_of(&self, name: &str) -> Vec<f64> {
+        self.raw.series.get(name).cloned().unwrap_or_default()
+    }
+
+    fn rule(&self, phase: &Phase) -> search::PhaseFigures {
+        search::PhaseFigures {
+            offered_per_second: phase.rate,
+            orders: self.orders,
+            completed: self.completed,
+            finished_per_second: self.finished_per_second,
+            p95_completed_ms: self.to_completed.p95,
+            behind_schedule_p99_ms: self.behind_p99,
+            aborted_backlog: phase.aborted_backlog,
+        }
+    }
+}
+
+const L_BEHIND: &str = "behind schedule: scheduled → draft call sent";
+const L_PLACE: &str = "place (HTTP call)";
+const L_PLACED: &str = "scheduled → place answered (draft, line, place)";
+const L_CONFIRMED: &str = "scheduled → CONFIRMED";
+const L_COMPLETED: &str = "scheduled → COMPLETED";
+const L_SEARCHABLE: &str = "scheduled → searchable in Elasticsearch";
 
 fn phase_figures(phase: &Phase) -> Figures {
     let done: Vec<&OrderTimes> = phase
@@ -407,73 +611,115 @@ fn phase_figures(phase: &Phase) -> Figures {
             .map(|s| s * 1000.0)
             .collect()
     };
-    let raw = Raw {
-        place: ms(&|o| Some(o.place_answered - o.place_sent)),
-        to_confirmed: ms(&|o| Some(o.confirmed_at? - o.place_sent)),
-        to_completed: ms(&|o| Some(o.completed_at? - o.place_sent)),
-        to_searchable: ms(&|o| Some(o.searchable? - o.place_sent)),
-    };
+    // Every order started, finished or not: how well the bench kept its own schedule.
+    let behind_schedule: Vec<f64> = phase
+        .orders
+        .iter()
+        .map(|o| (o.started - o.scheduled) * 1000.0)
+        .collect();
+    let mut series = BTreeMap::new();
+    series.insert(L_BEHIND, behind_schedule.clone());
+    series.insert(L_PLACE, ms(&|o| Some(o.place_answered - o.place_sent)));
+    series.insert(L_PLACED, ms(&|o| Some(o.place_answered - o.scheduled)));
+    series.insert(L_CONFIRMED, ms(&|o| Some(o.confirmed_at? - o.scheduled)));
+    series.insert(L_COMPLETED, ms(&|o| Some(o.completed_at? - o.scheduled)));
+    series.insert(L_SEARCHABLE, ms(&|o| Some(o.searchable? - o.scheduled)));
+    let latency: Vec<(&'static str, bool, Summary)> = [
+        (L_BEHIND, false),
+        (L_PLACE, true),
+        (L_PLACED, false),
+        (L_CONFIRMED, true),
+        (L_COMPLETED, true),
+        (L_SEARCHABLE, true),
+    ]
+    .into_iter()
+    .map(|(name, plotted)| (name, plotted, Summary::of(&series[name])))
+    .collect();
     let stages: Vec<(&'static str, Summary)> = vec![
         (
-            "1 place call → CONFIRMED (reserve, charge, confirm via CDC)",
+            "1 place call → CONFIRMED (reserve, charge, confirm: 3 CDC hops)",
             Summary::of(&ms(&|o| Some(o.confirmed_at? - o.place_sent))),
         ),
         (
-            "2 CONFIRMED → shipment seen by the carrier (saga + bench poll)",
+            "2 CONFIRMED → ShipmentCreated at the carrier (saga + 2 hops)",
             Summary::of(&ms(&|o| Some(o.shipment_seen? - o.confirmed_at?))),
         ),
         (
-            "3 dispatch call → dispatched_at (shipping's clock: no hop)",
+            "3 dispatch call → dispatched (shipping's clock: no hop)",
             Summary::of(&ms(&|o| Some(o.shipped_at? - o.dispatch_sent?))),
         ),
         (
-            "4 dispatched_at → deliver call (hop to orders + bench poll)",
+            "4 dispatched → deliver call (1 hop to the carrier)",
             Summary::of(&ms(&|o| Some(o.deliver_sent? - o.shipped_at?))),
         ),
         (
-            "5 deliver call → COMPLETED (via CDC)",
+            "5 deliver call → COMPLETED (1 hop to orders)",
             Summary::of(&ms(&|o| Some(o.completed_at? - o.deliver_sent?))),
         ),
         (
-            "6 COMPLETED → searchable (CDC, sink, ES refresh)",
+            "6 COMPLETED → searchable (hop, sink, ES refresh, 100 ms query)",
             Summary::of(&ms(&|o| Some(o.searchable? - o.completed_at?))),
         ),
     ];
-    let mut completions: Vec<f64> = done.iter().filter_map(|o| o.completed_at).collect();
-    completions.sort_by(f64::total_cmp);
-    let finished_per_second = match (completions.first(), completions.last()) {
-        (Some(first), Some(last)) if last > first => {
-            (completions.len() - 1) as f64 / (last - first)
+    let rate = |mut times: Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        match (times.first(), times.last()) {
+            (Some(first), Some(last)) if last > first => (times.len() - 1) as f64 / (last - first),
+            _ => 0.0,
         }
-        _ => 0.0,
     };
-    let placed_span = phase.last_placed - phase.started;
+    let place = Summary::of(&series[L_PLACE]);
     Figures {
+        orders: phase.orders.len() + phase.errors.len(),
         completed: done.len(),
-        placed_per_second: if placed_span > 0.0 {
-            (phase.orders.len() + phase.errors.len()).saturating_sub(1) as f64 / placed_span
-        } else {
-            0.0
-        },
-        finished_per_second,
-        place: Summary::of(&raw.place),
-        to_confirmed: Summary::of(&raw.to_confirmed),
-        to_completed: Summary::of(&raw.to_completed),
-        to_searchable: Summary::of(&raw.to_searchable),
+        placed_per_second: rate(phase.orders.iter().map(|o| o.place_sent).collect()),
+        finished_per_second: rate(done.iter().filter_map(|o| o.completed_at).collect()),
+        place,
+        place_to_confirmed: Summary::of(&ms(&|o| Some(o.confirmed_at? - o.place_sent))),
+        place_to_completed: Summary::of(&ms(&|o| Some(o.completed_at? - o.place_sent))),
+        to_completed: Summary::of(&series[L_COMPLETED]),
+        latency,
         stages,
-        raw,
+        behind_p99: Summary::of(&behind_schedule).p99,
+        raw: Raw {
+            behind_schedule,
+            series,
+        },
     }
 }
 
-/// Orders placed and completed per one-second bin, from the first placement.
-fn throughput_over_time(phase: &Phase) -> Vec<(&'static str, Vec<(f64, f64)>)> {
-    let start = phase.started;
-    let bins = |times: Vec<f64>| -> Vec<(f64, f64)> {
-        let last = times.iter().fold(0.0_f64, |m, t| m.max(t - start)).ceil() as usize + 1;
-        let mut counts = vec![0.0; last];
+fn step_json(
+    phase: &Phase,
+    figures: &Figures,
+    verdict: &search::Verdict,
+    machine: Option<Value>,
+    backlog_limit: usize,
+) -> Value {
+    json!({
+        "phase": phase.number,
+        "offered_per_second": phase.rate, "seconds": phase.seconds,
+        "orders": figures.orders, "completed": figures.completed,
+        "finished_per_second": round(figures.finished_per_second),
+        "scheduled_to_completed": figures.to_completed.json(),
+        "behind_schedule_p99_ms": round(figures.behind_p99),
+        "in_flight_at_start": phase.in_flight_at_start,
+        "backlog_limit": backlog_limit,
+        "stopped_early": phase.aborted_backlog,
+        "keeps_up": verdict.keeps_up, "reasons": verdict.reasons,
+        "machine": machine,
+    })
+}
+
+/// Orders offered (scheduled), completed and searchable per one-second bin, over every phase.
+fn throughput_over_time(phases: &[Phase]) -> Vec<(&'static str, Vec<(f64, f64)>)> {
+    let start = phases.first().map(|p| p.started).unwrap_or(0.0);
+    let end = phases.iter().map(|p| p.ended).fold(start, f64::max);
+    let bins = (end - start).ceil().max(1.0) as usize + 1;
+    let count = |times: Vec<f64>| -> Vec<(f64, f64)> {
+        let mut counts = vec![0.0; bins];
         for t in times {
-            let i = ((t - start).max(0.0)) as usize;
-            if i < counts.len() {
+            let i = (t - start).max(0.0) as usize;
+            if i < bins {
                 counts[i] += 1.0;
             }
         }
@@ -483,29 +729,28 @@ fn throughput_over_time(phase: &Phase) -> Vec<(&'static str, Vec<(f64, f64)>)> {
             .map(|(i, c)| (i as f64, c))
             .collect()
     };
+    let all = || phases.iter().flat_map(|p| p.orders.iter());
     vec![
-        (
-            "placed / s",
-            bins(phase.orders.iter().map(|o| o.place_sent).collect()),
-        ),
+        ("offered / s", count(all().map(|o| o.scheduled).collect())),
         (
             "completed / s",
-            bins(phase.orders.iter().filter_map(|o| o.completed_at).collect()),
+            count(all().filter_map(|o| o.completed_at).collect()),
         ),
         (
             "searchable / s",
-            bins(phase.orders.iter().filter_map(|o| o.searchable).collect()),
+            count(all().filter_map(|o| o.searchable).collect()),
         ),
     ]
 }
 
-fn print_table(report: &Value, figures: &Figures, cdc_record: &Summary, cdc_received: &Summary) {
+fn print_table(report: &Value) {
     let p = &report["pipeline"];
     let m = &report["machine"];
     println!(
-        "\norderflow bench {} ({} mode) on {} x {}, {} MiB, kernel {}, {} build",
+        "\norderflow bench {} ({} mode, git {}) on {} x {}, {} MiB, kernel {}, {} build",
         report["run_id"].as_str().unwrap_or(""),
         report["mode"].as_str().unwrap_or(""),
+        report["git"].as_str().unwrap_or("?"),
         m["nproc"],
         m["cpu_model"].as_str().unwrap_or(""),
         m["memory_mib"],
@@ -513,7 +758,15 @@ fn print_table(report: &Value, figures: &Figures, cdc_record: &Summary, cdc_rece
         m["build"].as_str().unwrap_or(""),
     );
     println!(
-        "\nPIPELINE  offered {}/s for {} s: {} orders, {} completed; placed {}/s, finished {}/s; {} events per order\n",
+        "load average at the start: {}",
+        m["loadavg_at_start"].as_str().unwrap_or("")
+    );
+    if let Some(warning) = report["binaries"]["warning"].as_str() {
+        println!("WARNING: {warning}");
+    }
+    let behind = &p["behind_schedule"];
+    println!(
+        "\nPIPELINE  offered {}/s for {} s, open loop: {} orders, {} completed; placed {}/s, finished {}/s; {} events per order",
         p["offered_per_second"],
         p["seconds"],
         p["orders"],
@@ -523,51 +776,125 @@ fn print_table(report: &Value, figures: &Figures, cdc_record: &Summary, cdc_rece
         p["events_per_order"]
     );
     println!(
-        "{:<62} {:>6} {:>9} {:>9} {:>9} {:>9}",
-        "LATENCY (ms)", "n", "p50", "p95", "p99", "max"
+        "          starts behind schedule: p50 {} ms, p99 {} ms, max {} ms",
+        behind["p50_ms"], behind["p99_ms"], behind["max_ms"]
     );
-    let row = |name: &str, s: &Summary| {
+    let header = |title: &str| {
         println!(
-            "{:<62} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
-            name, s.count, s.p50, s.p95, s.p99, s.max
+            "\n{:<66} {:>6} {:>9} {:>9} {:>9} {:>9}",
+            title, "n", "p50", "p95", "p99", "max"
         )
     };
-    row("place (HTTP call)", &figures.place);
-    row("place → CONFIRMED", &figures.to_confirmed);
-    row("place → COMPLETED", &figures.to_completed);
-    row(
-        "place → searchable in Elasticsearch",
-        &figures.to_searchable,
-    );
-    row(
-        "CDC lag: outbox created_at → Kafka record timestamp",
-        cdc_record,
-    );
-    row(
-        "CDC lag: outbox created_at → received by a consumer",
-        cdc_received,
-    );
-    println!(
-        "\n{:<62} {:>6} {:>9} {:>9} {:>9} {:>9}",
-        "STAGES (ms)", "n", "p50", "p95", "p99", "max"
-    );
-    for (name, s) in &figures.stages {
+    let row = |name: &str, s: &Value| {
+        let f = |k: &str| s[k].as_f64().unwrap_or(0.0);
+        println!(
+            "{:<66} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            name,
+            s["count"],
+            f("p50_ms"),
+            f("p95_ms"),
+            f("p99_ms"),
+            f("max_ms")
+        )
+    };
+    header("LATENCY (ms, from each order's scheduled start)");
+    for name in [
+        L_BEHIND,
+        L_PLACE,
+        L_PLACED,
+        L_CONFIRMED,
+        L_COMPLETED,
+        L_SEARCHABLE,
+    ] {
+        row(name, &p["latency"][name]);
+    }
+    header("STAGES (ms)");
+    for (name, s) in p["stages"].as_object().into_iter().flatten() {
         row(name, s);
     }
-    println!(
-        "\n{:<14} {:>10} {:>14} {:>16} {:>20}",
-        "COST", "cpu s", "cpu s/1000", "peak RSS MiB", "VmHWM MiB (lifetime)"
-    );
-    for c in p["cost"].as_array().into_iter().flatten() {
+    let cdc = &p["cdc"];
+    header("CDC HOPS (ms, every event of the run's orders)");
+    if cdc["track_commit_timestamp"] == true {
+        row(
+            "producing commit → Kafka record timestamp",
+            &cdc["commit_to_kafka_record"],
+        );
+        row(
+            "Kafka record timestamp → the bench's receipt",
+            &cdc["kafka_record_to_bench_receipt"],
+        );
+        row(
+            "the bench's receipt → consuming reaction's commit",
+            &cdc["bench_receipt_to_reaction_commit"],
+        );
+        row(
+            "Kafka record timestamp → consuming reaction's commit",
+            &cdc["kafka_record_to_reaction_commit"],
+        );
+        row(
+            "producing commit → consuming reaction's commit (the hop)",
+            &cdc["commit_to_reaction_commit"],
+        );
+    } else {
         println!(
-            "{:<14} {:>10} {:>14} {:>16} {:>20}",
-            c["process"].as_str().unwrap_or(""),
-            c["cpu_seconds"].to_string(),
-            c["cpu_seconds_per_1000_orders"].to_string(),
-            c["peak_rss_mib_during_run"].to_string(),
-            c["peak_rss_mib_since_start_vmhwm"].to_string()
+            "  (track_commit_timestamp is off: restart PostgreSQL with scripts/stack down postgres && scripts/stack up postgres)"
+        );
+        row(
+            "Kafka record timestamp → the bench's receipt",
+            &cdc["kafka_record_to_bench_receipt"],
         );
     }
+    row(
+        "orders.events: outbox created_at → Kafka record timestamp",
+        &cdc["orders_events_created_at_to_kafka_record"],
+    );
+    row(
+        "orders.events: outbox created_at → the bench's receipt",
+        &cdc["orders_events_created_at_to_bench_receipt"],
+    );
+
+    let c = &p["cost"];
+    let machine = &c["machine"];
+    println!(
+        "\nCOST over the fixed-rate run: {} s on {} CPUs, {} completed orders",
+        c["window_seconds"], c["cpus"], c["completed_orders"]
+    );
+    println!(
+        "{:<10} {:<22} {:>6} {:>8} {:>10} {:>7} {:>10} {:>10}",
+        "", "process (tree)", "procs", "cpu s", "cpu s/1000", "% busy", "peak PSS", "VmHWM MiB"
+    );
+    for r in c["processes"].as_array().into_iter().flatten() {
+        println!(
+            "{:<10} {:<22} {:>6} {:>8.2} {:>10.2} {:>7.1} {:>10.1} {:>10.1}",
+            r["group"].as_str().unwrap_or(""),
+            r["process"].as_str().unwrap_or(""),
+            r["processes_in_tree_peak"],
+            r["cpu_seconds"].as_f64().unwrap_or(0.0),
+            r["cpu_seconds_per_1000_orders"].as_f64().unwrap_or(0.0),
+            r["share_of_machine_busy"].as_f64().unwrap_or(0.0),
+            r["peak_pss_mib"].as_f64().unwrap_or(0.0),
+            r["root_vmhwm_mib"].as_f64().unwrap_or(0.0),
+        );
+    }
+    for (group, cpu) in c["groups_cpu_seconds"].as_object().into_iter().flatten() {
+        println!(
+            "{:<10} {:<22} {:>6} {:>8.2}",
+            group,
+            "(sum)",
+            "",
+            cpu.as_f64().unwrap_or(0.0)
+        );
+    }
+    println!(
+        "machine    /proc/stat busy: {} of {} CPU-s ({}%), {} CPU-s per 1000 orders; measured trees {}, not accounted for {} (other processes, kernel)",
+        machine["busy_cpu_seconds"],
+        machine["capacity_cpu_seconds"],
+        machine["busy_percent"],
+        machine["busy_cpu_seconds_per_1000_orders"],
+        machine["measured_processes_cpu_seconds"],
+        machine["not_accounted_cpu_seconds"]
+    );
+
     let l = &report["limits"];
     println!("\nLIMITS (same machine, same run)");
     println!(
@@ -612,23 +939,40 @@ fn print_table(report: &Value, figures: &Figures, cdc_record: &Summary, cdc_rece
     }
     let s = &report["step_up"];
     if s["ran"] == true {
-        println!("\nSTEP-UP (p95 place → COMPLETED; stops when the pipeline falls behind)");
-        for step in s["steps"].as_array().into_iter().flatten() {
+        println!(
+            "\nSTEP-UP  rule: {}\n         baseline p95 {} ms (the fixed-rate run), bound {} ms",
+            s["rule"].as_str().unwrap_or(""),
+            s["baseline_p95_ms"],
+            s["latency_bound_ms"]
+        );
+        for step in s["phases"].as_array().into_iter().flatten() {
+            let reasons: Vec<&str> = step["reasons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str())
+                .collect();
             println!(
-                "  offered {:>6}/s  finished {:>8}/s  p95 {:>9} ms  {}",
+                "  offered {:>7}/s  finished {:>8}/s  p95 {:>9} ms  {}{}",
                 step["offered_per_second"],
                 step["finished_per_second"],
-                step["place_to_completed"]["p95_ms"],
-                if step["sustained"] == true {
-                    "sustained"
+                step["scheduled_to_completed"]["p95_ms"],
+                if step["keeps_up"] == true {
+                    "keeps up"
                 } else {
                     "falls behind"
+                },
+                if reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", reasons.join("; "))
                 }
             );
         }
+        let search = &s["search"];
         println!(
-            "  highest sustained rate: {} orders/s",
-            s["highest_sustained_per_second"]
+            "  highest sustained rate: {} orders/s (first rate not sustained: {})",
+            search["highest_sustained_per_second"], search["first_not_sustained_per_second"]
         );
     }
 }

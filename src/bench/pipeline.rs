@@ -1,19 +1,16 @@
-//! The pipeline under load: orders placed at a fixed offered rate through the orders API, the carrier
-//! played as soon as a shipment exists, and every stage of each order timed (client clock for the
-//! calls, the orders service's timeline for the state changes, Elasticsearch for searchability).
-//! A tailing consumer on `orders.events` timestamps every record, for the CDC lag.
+//! The load: the bench's customers and product, then open-loop phases, in which order i is started
+//! at its scheduled time t0 + i/rate whether or not earlier orders are done (draft, a line, `place`);
+//! what happens to it afterwards is learned from its events (`events.rs`). Every latency is
+//! measured from the scheduled time, so a slow pipeline cannot slow the offered load down
+//! (no coordinated omission), and how far behind schedule the starts ran is recorded.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{Value, json};
+
+use super::events::{OrderTimes, Tracker};
 
 /// Wall-clock time in seconds since the epoch (every timestamp here is on this one machine's clock).
 pub fn now() -> f64 {
@@ -33,25 +30,8 @@ pub struct Target {
     pub index: String,
     pub customer_ids: Vec<String>,
     pub sku: String,
+    /// How often the searcher asks Elasticsearch.
     pub poll: Duration,
-    pub order_timeout: Duration,
-}
-
-/// Every timestamp of one order, seconds since the epoch.
-#[derive(Debug, Clone, Default)]
-pub struct OrderTimes {
-    pub order_id: String,
-    pub place_sent: f64,
-    pub place_answered: f64,
-    pub placed_at: Option<f64>,
-    pub confirmed_at: Option<f64>,
-    pub shipment_seen: Option<f64>,
-    pub dispatch_sent: Option<f64>,
-    pub shipped_at: Option<f64>,
-    pub deliver_sent: Option<f64>,
-    pub completed_at: Option<f64>,
-    pub searchable: Option<f64>,
-    pub status: String,
 }
 
 pub async fn setup(target_base: Target, run_id: &str, customers: usize) -> anyhow::Result<Target> {
@@ -88,8 +68,15 @@ pub async fn setup(target_base: Target, run_id: &str, customers: usize) -> anyho
     Ok(target)
 }
 
-/// One order from draft to searchable.
-pub async fn drive_order(target: Arc<Target>, n: usize) -> anyhow::Result<OrderTimes> {
+/// Starts order `n` (draft, a line, place) and hands it to the tracker; the events do the rest.
+async fn start_order(
+    target: Arc<Target>,
+    tracker: Arc<Tracker>,
+    phase: usize,
+    n: usize,
+    scheduled: f64,
+) -> anyhow::Result<()> {
+    let started = now();
     let customer = &target.customer_ids[n % target.customer_ids.len()];
     let http = &target.http;
     let (_, draft) = retry_unknown(
@@ -115,234 +102,145 @@ pub async fn drive_order(target: Arc<Target>, n: usize) -> anyhow::Result<OrderT
         200,
     )
     .await?;
-    let mut t = OrderTimes {
+    // Known to the tracker before `place`, so none of the saga's events can come first.
+    tracker.insert(OrderTimes {
         order_id: order_id.clone(),
+        phase,
+        scheduled,
+        started,
         place_sent: now(),
+        status: "PLACED".into(),
         ..Default::default()
+    });
+    let answer = post(
+        http,
+        format!("{}/orders/{order_id}/place", target.orders),
+        json!({}),
+    )
+    .await;
+    let answered = now();
+    let failed = match &answer {
+        Ok((200, _)) => None,
+        Ok((status, body)) => Some(format!("place {order_id}: {status} {body}")),
+        Err(error) => Some(format!("place {order_id}: {error:#}")),
     };
-    expect(
-        post(
-            http,
-            format!("{}/orders/{order_id}/place", target.orders),
-            json!({}),
-        )
-        .await?,
-        200,
-        "place an order",
-    )?;
-    t.place_answered = now();
-
-    let deadline = Instant::now() + target.order_timeout;
-    loop {
-        if Instant::now() > deadline {
-            t.status = format!("TIMEOUT ({})", t.status);
-            return Ok(t);
+    tracker.update(&order_id, |o| {
+        o.place_answered = answered;
+        if failed.is_some() {
+            o.status = "PLACE FAILED".into();
         }
-        let (_, order) = get(http, format!("{}/orders/{order_id}", target.orders)).await?;
-        t.status = order["status"].as_str().unwrap_or_default().to_string();
-        match t.status.as_str() {
-            "COMPLETED" | "CANCELLED" => {
-                let timeline = &order["timeline"];
-                t.placed_at = ts(&timeline["placed_at"]);
-                t.confirmed_at = ts(&timeline["confirmed_at"]);
-                t.shipped_at = ts(&timeline["shipped_at"]);
-                t.completed_at = ts(&timeline["completed_at"]);
-                break;
-            }
-            "CONFIRMED" if t.dispatch_sent.is_none() => {
-                let (status, shipment) = get(
-                    http,
-                    format!("{}/orders/{order_id}/shipment", target.shipping),
-                )
-                .await?;
-                if status == 200 && shipment["status"] == "CREATED" {
-                    t.shipment_seen.get_or_insert_with(now);
-                    let id = shipment["shipment_id"].as_str().unwrap_or_default();
-                    let sent = now();
-                    let (status, _) = post(
-                        http,
-                        format!("{}/shipments/{id}/dispatch", target.shipping),
-                        json!({"carrier": "BenchPost", "tracking_number": format!("B{}", &order_id[..8])}),
-                    )
-                    .await?;
-                    if status < 300 {
-                        t.dispatch_sent = Some(sent);
-                    }
-                    continue;
-                }
-            }
-            "SHIPPED" if t.deliver_sent.is_none() => {
-                let (status, shipment) = get(
-                    http,
-                    format!("{}/orders/{order_id}/shipment", target.shipping),
-                )
-                .await?;
-                if status == 200 && shipment["status"] == "DISPATCHED" {
-                    let id = shipment["shipment_id"].as_str().unwrap_or_default();
-                    let sent = now();
-                    let (status, _) = post(
-                        http,
-                        format!("{}/shipments/{id}/deliver", target.shipping),
-                        json!({}),
-                    )
-                    .await?;
-                    if status < 300 {
-                        t.deliver_sent = Some(sent);
-                    }
-                    continue;
-                }
-            }
-            _ => {}
-        }
-        tokio::time::sleep(target.poll).await;
+    });
+    match failed {
+        Some(error) => bail!(error),
+        None => Ok(()),
     }
-    if t.status != "COMPLETED" {
-        return Ok(t);
-    }
-    // Searchable: a non-realtime GET only sees what a refresh has made visible to search.
-    let url = format!(
-        "{}/{}/_doc/{order_id}?realtime=false&_source=false",
-        target.elasticsearch, target.index
-    );
-    while Instant::now() < deadline {
-        let (status, doc) = get(http, url.clone()).await?;
-        if status == 200 && doc["found"] == true {
-            t.searchable = Some(now());
-            break;
-        }
-        tokio::time::sleep(target.poll).await;
-    }
-    Ok(t)
 }
 
-/// Orders at `rate` per second for `seconds`; waits until each one is finished (or timed out).
+/// One open-loop phase: order i starts at t0 + i/rate whether or not earlier ones are done.
 pub struct Phase {
+    pub number: usize,
+    pub rate: f64,
+    pub seconds: f64,
+    /// t0, the first scheduled start (seconds since the epoch).
     pub started: f64,
-    pub last_placed: f64,
+    /// When the phase stopped waiting for its orders.
+    pub ended: f64,
     pub orders: Vec<OrderTimes>,
     pub errors: Vec<String>,
+    /// Scheduling stopped early: more orders in flight than `backlog_limit`.
+    pub aborted_backlog: bool,
+    pub in_flight_at_start: usize,
+}
+
+pub struct PhasePlan {
+    pub number: usize,
+    pub rate: f64,
+    pub seconds: f64,
+    /// Order numbers start here (they pick the customer and the quantity).
+    pub first: usize,
+    /// How long after the last scheduled start to wait for the orders to settle.
+    pub drain: Duration,
+    /// Stop starting orders once more than this many of the phase's are in flight.
+    pub backlog_limit: Option<usize>,
 }
 
 pub async fn run_phase(
     target: Arc<Target>,
-    rate: f64,
-    seconds: f64,
-    first: usize,
+    tracker: Arc<Tracker>,
+    plan: PhasePlan,
 ) -> anyhow::Result<Phase> {
-    let count = (rate * seconds).round().max(1.0) as usize;
-    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = now();
-    let mut tasks = tokio::task::JoinSet::new();
+    let count = (plan.rate * plan.seconds).round().max(1.0) as usize;
+    let in_flight_at_start = tracker.in_flight();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let lead = Duration::from_millis(20);
+    let t0 = tokio::time::Instant::now() + lead;
+    let wall0 = now() + lead.as_secs_f64();
+    let mut aborted_backlog = false;
+    let mut last_scheduled = wall0;
+    let check_every = ((plan.rate / 4.0).ceil() as usize).max(1);
     for i in 0..count {
-        ticker.tick().await;
-        tasks.spawn(drive_order(target.clone(), first + i));
-    }
-    let last_placed = now();
-    let mut phase = Phase {
-        started,
-        last_placed,
-        orders: Vec::new(),
-        errors: Vec::new(),
-    };
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(times)) => phase.orders.push(times),
-            Ok(Err(error)) => phase.errors.push(format!("{error:#}")),
-            Err(error) => phase.errors.push(error.to_string()),
+        let offset = i as f64 / plan.rate;
+        tokio::time::sleep_until(t0 + Duration::from_secs_f64(offset)).await;
+        if let Some(limit) = plan.backlog_limit
+            && i % check_every == 0
+            && tracker
+                .phase(plan.number)
+                .iter()
+                .filter(|o| !o.settled())
+                .count()
+                > limit
+        {
+            aborted_backlog = true;
+            break;
         }
+        last_scheduled = wall0 + offset;
+        let (target, tracker, errors) = (target.clone(), tracker.clone(), errors.clone());
+        let (number, n) = (plan.number, plan.first + i);
+        tokio::spawn(async move {
+            if let Err(error) = start_order(target, tracker, number, n, wall0 + offset).await {
+                errors.lock().unwrap().push(format!("{error:#}"));
+            }
+        });
     }
-    if phase.orders.is_empty() {
+    let started_orders = if aborted_backlog {
+        ((last_scheduled - wall0) * plan.rate).round() as usize + 1
+    } else {
+        count
+    };
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_secs_f64((last_scheduled - now()).max(0.0))
+        + plan.drain;
+    loop {
+        let orders = tracker.phase(plan.number);
+        let failed = errors.lock().unwrap().len();
+        let settled = orders.iter().filter(|o| o.settled()).count();
+        if (orders.len() + failed >= started_orders && settled == orders.len())
+            || tokio::time::Instant::now() > deadline
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let orders = tracker.phase(plan.number);
+    let errors = errors.lock().unwrap().clone();
+    if orders.is_empty() {
         bail!(
-            "no order went through at {rate}/s: {}",
-            phase.errors.first().cloned().unwrap_or_default()
+            "no order went through at {}/s: {}",
+            plan.rate,
+            errors.first().cloned().unwrap_or_default()
         );
     }
-    Ok(phase)
-}
-
-/// A record seen on orders.events: its Kafka timestamp and when this consumer received it.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub kafka_ts: f64,
-    pub received: f64,
-    pub bytes: usize,
-}
-
-/// Tails a topic from its current end on a thread of its own until stopped.
-pub struct Tail {
-    stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<anyhow::Result<HashMap<String, Seen>>>,
-}
-
-impl Tail {
-    pub fn start(bootstrap: &str, topic: &str) -> anyhow::Result<Tail> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
-            .set(
-                "group.id",
-                format!("orderflow-bench-{}", uuid::Uuid::new_v4()),
-            )
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "10")
-            .create()
-            .context("the bench's Kafka consumer")?;
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .context("metadata of orders.events")?;
-        let mut assignment = TopicPartitionList::new();
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                let (_, high) =
-                    consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
-                assignment.add_partition_offset(topic, p.id(), Offset::Offset(high))?;
-            }
-        }
-        consumer.assign(&assignment)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::spawn(move || {
-            let mut seen = HashMap::new();
-            while !flag.load(Ordering::Relaxed) {
-                let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-                    continue;
-                };
-                let message = message?;
-                let received = now();
-                let id = message.headers().and_then(|h| {
-                    h.iter()
-                        .find(|h| h.key == "id")
-                        .and_then(|h| h.value)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                });
-                if let Some(id) = id {
-                    seen.insert(
-                        id,
-                        Seen {
-                            kafka_ts: message.timestamp().to_millis().unwrap_or(0) as f64 / 1000.0,
-                            received,
-                            bytes: message.payload().map(|p| p.len()).unwrap_or(0),
-                        },
-                    );
-                }
-            }
-            Ok(seen)
-        });
-        Ok(Tail { stop, handle })
-    }
-
-    pub fn stop(self) -> anyhow::Result<HashMap<String, Seen>> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("the Kafka tail panicked"))?
-    }
-}
-
-fn ts(value: &Value) -> Option<f64> {
-    let text = value.as_str()?;
-    let parsed = chrono::DateTime::parse_from_rfc3339(text).ok()?;
-    Some(parsed.timestamp_micros() as f64 / 1e6)
+    Ok(Phase {
+        number: plan.number,
+        rate: plan.rate,
+        seconds: plan.seconds,
+        started: wall0,
+        ended: now(),
+        orders,
+        errors,
+        aborted_backlog,
+        in_flight_at_start,
+    })
 }
 
 async fn retry_unknown<F, Fut>(call: F, want: u16) -> anyhow::Result<(u16, Value)>

@@ -1,4 +1,5 @@
-//! A hand-written SVG: the latency distributions (CDFs) and throughput over time.
+//! A hand-written SVG: the latency distributions (CDFs, from each order's scheduled start) and the
+//! offered, completed and searchable orders per second over the whole run, one mark per phase.
 
 use std::fmt::Write;
 
@@ -6,8 +7,14 @@ const COLORS: [&str; 6] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 ];
 
-/// `cdfs`: (label, latencies in ms); `series`: (label, points (seconds, value)).
-pub fn svg(title: &str, cdfs: &[(&str, Vec<f64>)], series: &[(&str, Vec<(f64, f64)>)]) -> String {
+/// `cdfs`: (label, latencies in ms); `series`: (label, points (seconds, value)); `marks`: where each
+/// phase starts (seconds) and its label.
+pub fn svg(
+    title: &str,
+    cdfs: &[(&str, Vec<f64>)],
+    series: &[(&str, Vec<(f64, f64)>)],
+    marks: &[(f64, String)],
+) -> String {
     let (w, h) = (960.0, 760.0);
     let mut s = String::new();
     let _ = writeln!(
@@ -74,7 +81,23 @@ pub fn svg(title: &str, cdfs: &[(&str, Vec<f64>)], series: &[(&str, Vec<(f64, f6
         x_max,
         y_max,
     };
-    panel.axes(&mut s, "seconds since the first order", "orders per second");
+    panel.axes(
+        &mut s,
+        "seconds since the fixed-rate run's first scheduled start",
+        "orders per second",
+    );
+    for (t, label) in marks {
+        let (x, _) = panel.at(*t, 0.0);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{}" stroke="#999" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" font-size="10">{}</text>"##,
+            panel.y0,
+            panel.y0 + panel.h,
+            x + 3.0,
+            panel.y0 + 12.0,
+            escape(label)
+        );
+    }
     for (i, (label, points)) in series.iter().enumerate() {
         panel.polyline(&mut s, points, COLORS[i % COLORS.len()]);
         legend(

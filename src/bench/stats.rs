@@ -1,7 +1,4 @@
-//! Percentiles, the machine's description, and the CPU/memory of our processes from /proc.
-
-use std::collections::BTreeMap;
-use std::path::Path;
+//! Percentiles, and the machine and build the bench runs on.
 
 use serde_json::{Value, json};
 
@@ -75,124 +72,28 @@ pub fn machine() -> Value {
         .trim()
         .to_string();
     json!({"nproc": nproc, "memory_mib": mem_kb / 1024, "cpu_model": model, "kernel": kernel,
-           "loadavg_at_start": loadavg,
-           "build": if cfg!(debug_assertions) { "debug" } else { "release" }})
+           "loadavg_at_start": loadavg, "build": build_profile()})
 }
 
-/// One of our platform processes, by the pid file scripts/demo and scripts/bench write.
-#[derive(Debug, Clone)]
-pub struct Process {
-    pub name: String,
-    pub pid: u32,
-}
-
-pub fn platform_processes(dir: &Path) -> Vec<Process> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().and_then(|e| e.to_str()) != Some("pid") {
-            continue;
+/// The Cargo profile this binary was built with: the name of the directory it lives in under the
+/// target directory (`debug` for the dev profile, `release`, or a custom profile's name), checked
+/// against whether debug assertions are compiled in.
+pub fn build_profile() -> String {
+    let dir = std::env::current_exe().ok().and_then(|p| {
+        p.parent()
+            .and_then(|d| d.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+    });
+    match (dir.as_deref(), cfg!(debug_assertions)) {
+        (Some("debug"), true) => "debug".into(),
+        (Some("release"), false) => "release".into(),
+        (Some(name), assertions) if name != "deps" && name != "examples" => {
+            format!(
+                "{name} (debug assertions {})",
+                if assertions { "on" } else { "off" }
+            )
         }
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("?")
-            .to_string();
-        let Some(pid) = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if Path::new(&format!("/proc/{pid}")).exists() {
-            found.push(Process { name, pid });
-        }
-    }
-    found.sort_by(|a, b| a.name.cmp(&b.name));
-    found
-}
-
-fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// utime + stime of a process, in seconds.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold spaces: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state(0) ... utime is field 14 of the line, i.e. index 11 here; stime 12.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / clock_ticks())
-}
-
-/// A `/proc/<pid>/status` field in KiB (VmRSS, VmHWM).
-pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
-
-/// CPU seconds at the start of a window and the highest RSS sampled during it, per process.
-#[derive(Debug, Default)]
-pub struct CostWindow {
-    pub cpu_start: BTreeMap<String, (u32, f64)>,
-    pub rss_peak_kib: BTreeMap<String, u64>,
-}
-
-impl CostWindow {
-    pub fn start(processes: &[Process]) -> CostWindow {
-        let mut window = CostWindow::default();
-        for p in processes {
-            if let Some(cpu) = cpu_seconds(p.pid) {
-                window.cpu_start.insert(p.name.clone(), (p.pid, cpu));
-            }
-        }
-        window.sample();
-        window
-    }
-
-    pub fn sample(&mut self) {
-        for (name, (pid, _)) in &self.cpu_start {
-            if let Some(rss) = status_kib(*pid, "VmRSS") {
-                let peak = self.rss_peak_kib.entry(name.clone()).or_default();
-                *peak = (*peak).max(rss);
-            }
-        }
-    }
-
-    /// One row per process: CPU seconds in the window, per thousand orders, peak RSS.
-    pub fn finish(&mut self, orders: usize) -> Vec<Value> {
-        self.sample();
-        let mut rows = Vec::new();
-        for (name, (pid, start)) in &self.cpu_start {
-            let cpu = cpu_seconds(*pid).map(|end| end - start).unwrap_or(0.0);
-            let per_k = if orders > 0 {
-                cpu * 1000.0 / orders as f64
-            } else {
-                0.0
-            };
-            rows.push(json!({
-                "process": name, "pid": pid,
-                "cpu_seconds": round(cpu),
-                "cpu_seconds_per_1000_orders": round(per_k),
-                "peak_rss_mib_during_run": round(*self.rss_peak_kib.get(name).unwrap_or(&0) as f64 / 1024.0),
-                "peak_rss_mib_since_start_vmhwm": round(status_kib(*pid, "VmHWM").unwrap_or(0) as f64 / 1024.0),
-            }));
-        }
-        rows
+        (_, true) => "debug".into(),
+        (_, false) => "release".into(),
     }
 }
