@@ -223,7 +223,7 @@ async fn measure(
         let cost = cost.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
                 let cost = cost.clone();
                 let _ = tokio::task::spawn_blocking(move || cost.lock().unwrap().sample()).await;
             }
@@ -861,7 +861,7 @@ fn print_table(report: &Value) {
     );
     println!(
         "{:<10} {:<22} {:>6} {:>8} {:>10} {:>7} {:>10} {:>10}",
-        "", "process (tree)", "procs", "cpu s", "cpu s/1000", "% busy", "peak PSS", "VmHWM MiB"
+        "", "process (tree)", "procs", "cpu s", "cpu s/1000", "% busy", "PSS MiB", "max VmHWM"
     );
     for r in c["processes"].as_array().into_iter().flatten() {
         println!(
@@ -873,7 +873,7 @@ fn print_table(report: &Value) {
             r["cpu_seconds_per_1000_orders"].as_f64().unwrap_or(0.0),
             r["share_of_machine_busy"].as_f64().unwrap_or(0.0),
             r["peak_pss_mib"].as_f64().unwrap_or(0.0),
-            r["root_vmhwm_mib"].as_f64().unwrap_or(0.0),
+            r["largest_vmhwm_mib"].as_f64().unwrap_or(0.0),
         );
     }
     for (group, cpu) in c["groups_cpu_seconds"].as_object().into_iter().flatten() {
