@@ -263,6 +263,7 @@ async fn measure(
     let mut search = search::Search::new(0.5, options.max_rate, options.bisections);
     let mut steps = vec![step_json(&fixed, &figures, &fixed_verdict, None, 0)];
     let mut phases = vec![fixed];
+    let mut search_error = None;
     if sizes.step_up {
         search.record(sizes.rate, fixed_verdict.keeps_up);
         let mut next_first = 1_000_000;
@@ -279,7 +280,7 @@ async fn measure(
                 sizes.step_seconds
             );
             let mut window = cost::CostWindow::start(watched.clone());
-            let phase = pipeline::run_phase(
+            let phase = match pipeline::run_phase(
                 target.clone(),
                 tracker.clone(),
                 PhasePlan {
@@ -291,7 +292,17 @@ async fn measure(
                     backlog_limit: Some(limit),
                 },
             )
-            .await?;
+            .await
+            {
+                Ok(phase) => phase,
+                Err(error) => {
+                    // Not slowness: the pipeline stopped answering. The search ends here; the
+                    // figures so far, the limits and the report still follow.
+                    eprintln!("  the phase failed: {error:#}");
+                    search_error = Some(format!("{rate}/s: {error:#}"));
+                    break;
+                }
+            };
             let step = phase_figures(&phase);
             let machine_cost = window.finish(step.completed)["machine"].clone();
             let verdict = search::judge(&step.rule(&phase), baseline_p95);
@@ -451,7 +462,7 @@ async fn measure(
         "step_up": {"ran": sizes.step_up, "rule": search::RULE,
                     "baseline_p95_ms": round(baseline_p95),
                     "latency_bound_ms": round(search::latency_bound_ms(baseline_p95)),
-                    "search": search.json(), "phases": steps},
+                    "search": search.json(), "phases": steps, "error": search_error},
         "limits": {"postgres": pg_limit, "kafka": kafka_limit, "elasticsearch": es_limit},
         "ratios": ratios,
     });
@@ -968,6 +979,9 @@ fn print_table(report: &Value) {
                     format!(": {}", reasons.join("; "))
                 }
             );
+        }
+        if let Some(error) = s["error"].as_str() {
+            println!("  the search stopped: a phase failed at {error}");
         }
         let search = &s["search"];
         println!(
