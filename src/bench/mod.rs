@@ -223,7 +223,7 @@ async fn measure(
         let cost = cost.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
                 let cost = cost.clone();
                 let _ = tokio::task::spawn_blocking(move || cost.lock().unwrap().sample()).await;
             }
@@ -263,6 +263,7 @@ async fn measure(
     let mut search = search::Search::new(0.5, options.max_rate, options.bisections);
     let mut steps = vec![step_json(&fixed, &figures, &fixed_verdict, None, 0)];
     let mut phases = vec![fixed];
+    let mut search_error = None;
     if sizes.step_up {
         search.record(sizes.rate, fixed_verdict.keeps_up);
         let mut next_first = 1_000_000;
@@ -279,7 +280,7 @@ async fn measure(
                 sizes.step_seconds
             );
             let mut window = cost::CostWindow::start(watched.clone());
-            let phase = pipeline::run_phase(
+            let phase = match pipeline::run_phase(
                 target.clone(),
                 tracker.clone(),
                 PhasePlan {
@@ -291,7 +292,17 @@ async fn measure(
                     backlog_limit: Some(limit),
                 },
             )
-            .await?;
+            .await
+            {
+                Ok(phase) => phase,
+                Err(error) => {
+                    // Not slowness: the pipeline stopped answering. The search ends here; the
+                    // figures so far, the limits and the report still follow.
+                    eprintln!("  the phase failed: {error:#}");
+                    search_error = Some(format!("{rate}/s: {error:#}"));
+                    break;
+                }
+            };
             let step = phase_figures(&phase);
             let machine_cost = window.finish(step.completed)["machine"].clone();
             let verdict = search::judge(&step.rule(&phase), baseline_p95);
@@ -451,7 +462,7 @@ async fn measure(
         "step_up": {"ran": sizes.step_up, "rule": search::RULE,
                     "baseline_p95_ms": round(baseline_p95),
                     "latency_bound_ms": round(search::latency_bound_ms(baseline_p95)),
-                    "search": search.json(), "phases": steps},
+                    "search": search.json(), "phases": steps, "error": search_error},
         "limits": {"postgres": pg_limit, "kafka": kafka_limit, "elasticsearch": es_limit},
         "ratios": ratios,
     });
@@ -861,7 +872,7 @@ fn print_table(report: &Value) {
     );
     println!(
         "{:<10} {:<22} {:>6} {:>8} {:>10} {:>7} {:>10} {:>10}",
-        "", "process (tree)", "procs", "cpu s", "cpu s/1000", "% busy", "peak PSS", "VmHWM MiB"
+        "", "process (tree)", "procs", "cpu s", "cpu s/1000", "% busy", "PSS MiB", "max VmHWM"
     );
     for r in c["processes"].as_array().into_iter().flatten() {
         println!(
@@ -873,7 +884,7 @@ fn print_table(report: &Value) {
             r["cpu_seconds_per_1000_orders"].as_f64().unwrap_or(0.0),
             r["share_of_machine_busy"].as_f64().unwrap_or(0.0),
             r["peak_pss_mib"].as_f64().unwrap_or(0.0),
-            r["root_vmhwm_mib"].as_f64().unwrap_or(0.0),
+            r["largest_vmhwm_mib"].as_f64().unwrap_or(0.0),
         );
     }
     for (group, cpu) in c["groups_cpu_seconds"].as_object().into_iter().flatten() {
@@ -968,6 +979,9 @@ fn print_table(report: &Value) {
                     format!(": {}", reasons.join("; "))
                 }
             );
+        }
+        if let Some(error) = s["error"].as_str() {
+            println!("  the search stopped: a phase failed at {error}");
         }
         let search = &s["search"];
         println!(
