@@ -32,7 +32,7 @@ pub struct SinkConfig {
     pub index: String,
     /// `ORDERFLOW_ARCHIVE_PREFIX`, default `archive`: objects are `<prefix>/date=.../...`.
     pub archive_prefix: String,
-    /// `ORDERFLOW_ARCHIVE_WINDOW`, default 500: offsets per archive object. Object `n` of a
+    /// `ORDERFLOW_ARCHIVE_WINDOW`, default 100: offsets per archive object. Object `n` of a
     /// partition holds offsets `[n*window, (n+1)*window)` (see `sink::window`).
     pub archive_window: i64,
     /// `ORDERFLOW_SINK_BATCH_RECORDS`, default 500: the most records of a partition in one batch
@@ -56,7 +56,7 @@ impl SinkConfig {
             group: DEFAULT_GROUP.into(),
             index: DEFAULT_INDEX.into(),
             archive_prefix: DEFAULT_ARCHIVE_PREFIX.into(),
-            archive_window: 500,
+            archive_window: 100,
             batch_max_records: 500,
             retry_cap: Duration::from_secs(10),
             http: None,

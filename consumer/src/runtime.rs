@@ -158,10 +158,10 @@ impl Runtime {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("partition.assignment.strategy", "cooperative-sticky")
-            // The broker answers a fetch as soon as one byte is there; when nothing is, it holds
-            // the fetch this long (librdkafka's default is 500 ms).
+            // The broker answers a fetch once `fetch.min.bytes` are there, or after this long
+            // (librdkafka's default wait is 500 ms).
             .set("fetch.wait.max.ms", settings.fetch_wait_max_ms.to_string())
-            .set("fetch.min.bytes", "1")
+            .set("fetch.min.bytes", settings.fetch_min_bytes.to_string())
             .set(
                 "session.timeout.ms",
                 settings.session_timeout_ms.to_string(),

@@ -7,7 +7,8 @@
 //! | `ORDERFLOW_CONSUMER_MAX_IN_FLIGHT` | 5000 | records received and not yet finished, per consumer; above it every partition is paused |
 //! | `ORDERFLOW_CONSUMER_MAX_PARTITION_IN_FLIGHT` | 1000 | the same per partition; above it that partition is paused |
 //! | `ORDERFLOW_CONSUMER_COMMIT_INTERVAL_MS` | 200 | how often finished offsets are committed |
-//! | `ORDERFLOW_CONSUMER_FETCH_WAIT_MAX_MS` | 100 | librdkafka `fetch.wait.max.ms`: how long the broker may hold a fetch when a partition has nothing new |
+//! | `ORDERFLOW_CONSUMER_FETCH_WAIT_MAX_MS` | 100 | librdkafka `fetch.wait.max.ms`: how long the broker may hold a fetch until `fetch.min.bytes` are there |
+//! | `ORDERFLOW_CONSUMER_FETCH_MIN_BYTES` | 1 | librdkafka `fetch.min.bytes`: with 1 the broker answers a fetch as soon as anything is there |
 //! | `ORDERFLOW_CONSUMER_RETRY_CAP_MS` | 30000 | the longest backoff between two attempts of a failing batch |
 //! | `ORDERFLOW_CONSUMER_SESSION_TIMEOUT_MS` | 10000 | librdkafka `session.timeout.ms`: how soon a consumer that died (SIGKILL) loses its partitions to the others (librdkafka's default is 45 s) |
 
@@ -23,6 +24,7 @@ pub struct Settings {
     pub max_partition_in_flight: usize,
     pub commit_interval: Duration,
     pub fetch_wait_max_ms: u64,
+    pub fetch_min_bytes: u64,
     pub retry_cap: Duration,
     pub session_timeout_ms: u64,
 }
@@ -36,6 +38,7 @@ impl Default for Settings {
             max_partition_in_flight: 1000,
             commit_interval: Duration::from_millis(200),
             fetch_wait_max_ms: 100,
+            fetch_min_bytes: 1,
             retry_cap: Duration::from_secs(30),
             session_timeout_ms: 10_000,
         }
@@ -84,6 +87,7 @@ impl Settings {
                 "ORDERFLOW_CONSUMER_FETCH_WAIT_MAX_MS",
                 d.fetch_wait_max_ms,
             )?,
+            fetch_min_bytes: setting_or("ORDERFLOW_CONSUMER_FETCH_MIN_BYTES", d.fetch_min_bytes)?,
             retry_cap: Duration::from_millis(setting_or(
                 "ORDERFLOW_CONSUMER_RETRY_CAP_MS",
                 30_000u64,

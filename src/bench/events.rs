@@ -61,6 +61,12 @@ pub struct OrderTimes {
 
 impl OrderTimes {
     /// Nothing more will happen to it that the bench waits for.
+    /// Whether the order reached its terminal state (COMPLETED or CANCELLED): what the step-up
+    /// rule's latency bound is about.
+    pub fn finished(&self) -> bool {
+        self.status != "PLACED"
+    }
+
     pub fn settled(&self) -> bool {
         match self.status.as_str() {
             "COMPLETED" => self.searchable.is_some(),

@@ -186,7 +186,7 @@ pub async fn run_phase(
             && tracker
                 .phase(plan.number)
                 .iter()
-                .filter(|o| !o.settled())
+                .filter(|o| !o.finished())
                 .count()
                 > limit
         {
