@@ -148,8 +148,9 @@ pub struct Applied {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
-    /// Nothing of the batch was applied and trying again later may succeed: the runtime retries
-    /// the same batch after a backoff, forever (only this batch's key lane waits).
+    /// Nothing of the batch was applied and trying again later may succeed: the runtime applies a
+    /// batch of several records one at a time, and retries a single record after a backoff,
+    /// forever (only its key lane waits).
     #[error("transient: {0:#}")]
     Transient(anyhow::Error),
     /// Nothing of the batch was applied because one record is refused: the runtime applies the

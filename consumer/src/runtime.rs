@@ -208,8 +208,8 @@ impl Runtime {
         self.consumer.clone()
     }
 
-    /// Consume until `shutdown` resolves; then stop receiving, let the batches in hand finish
-    /// (for a few seconds at most), commit what is finished and leave the group.
+    /// Consume until `shutdown` resolves; then stop receiving, let the attempts in hand finish
+    /// (retry waits end at once), commit what is finished and leave the group.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         let Runtime { shared, consumer } = self;
         let mut abandon = Abandon(Some(shared.clone()));
@@ -298,12 +298,10 @@ fn poll_loop(shared: &Arc<Shared>, consumer: &KafkaConsumer) {
         *consumer.context().shared.lock().unwrap() = None;
         return;
     }
-    // Shutdown: nothing new is received; what is in hand gets a few seconds to finish.
-    let grace = Instant::now() + Duration::from_secs(10);
-    while shared.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < grace {
-        let _ = consumer.poll(Duration::from_millis(10));
-        shared.commit(consumer, CommitMode::Async);
-    }
+    // Shutdown: nothing new is received. Every lane has been told to stop (the partitions' tokens
+    // are children of `stop`): a lane finishes the attempt in hand, a retry wait ends at once, and
+    // records not started yet stay uncommitted for the next start. Then the finished work is
+    // committed, synchronously.
     let all: Vec<Tp> = shared.partitions.lock().unwrap().keys().cloned().collect();
     shared.give_up(consumer, &all);
     consumer.unsubscribe();
@@ -476,14 +474,15 @@ impl Shared {
         }
     }
 
-    /// Records of a lane are finished.
+    /// Records of a lane are finished (those finished before are not counted again).
     fn finish(&self, tp: &Tp, offsets: &[i64]) {
         let mut partitions = self.partitions.lock().unwrap();
         if let Some(state) = partitions.get_mut(tp) {
-            for offset in offsets {
-                state.tracker.finish(*offset);
-            }
-            self.in_flight.fetch_sub(offsets.len(), Ordering::SeqCst);
+            let finished = offsets
+                .iter()
+                .filter(|offset| state.tracker.finish(**offset))
+                .count();
+            self.in_flight.fetch_sub(finished, Ordering::SeqCst);
         }
     }
 }
@@ -522,7 +521,7 @@ async fn run_lane(
         }
         let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
         let started = Instant::now();
-        match process(&shared, records, &cancel).await {
+        match process(&shared, &tp, records, &cancel).await {
             Ok(()) => {
                 metrics::histogram!("orderflow_batch_records", "consumer" => shared.name)
                     .record(offsets.len() as f64);
@@ -541,6 +540,7 @@ struct Cancelled;
 /// Decode, apply (retrying, splitting), dead-letter: one batch of one lane.
 async fn process(
     shared: &Shared,
+    tp: &Tp,
     mut records: Vec<Record>,
     cancel: &CancellationToken,
 ) -> Result<(), Cancelled> {
@@ -568,16 +568,18 @@ async fn process(
     }
     let mut applied = 0u64;
     let mut duplicates = 0u64;
+    let mut refused_sent = 0u64;
     if !wanted.is_empty() {
-        let outcome = apply(shared, &wanted, cancel).await?;
+        let (outcome, sent) = apply(shared, tp, &wanted, cancel).await?;
+        refused_sent = sent;
         duplicates = outcome.duplicates as u64;
-        let refused = outcome.dead_letters.len() as u64;
+        let refused = outcome.dead_letters.len() as u64 + sent;
         applied = wanted.len() as u64 - duplicates - refused;
         for (index, reason, error) in outcome.dead_letters {
             dead.push((wanted[index].clone(), reason, error));
         }
     }
-    let dead_count = dead.len() as u64;
+    let dead_count = dead.len() as u64 + refused_sent;
     for (record, reason, error) in &dead {
         send_dead_letter(shared, record, *reason, error, cancel).await?;
     }
@@ -619,19 +621,24 @@ async fn decode(
 }
 
 /// Apply the records as one batch until it is done; split it into single records if it must be.
+/// Apply the records as one batch; if it fails, one by one, each finished (and its dead letter
+/// sent) as soon as it is done, so the records before one that keeps failing are committed. Returns
+/// what is left to dead-letter and how many dead letters were sent already.
 async fn apply(
     shared: &Shared,
+    tp: &Tp,
     records: &[Record],
     cancel: &CancellationToken,
-) -> Result<Applied, Cancelled> {
+) -> Result<(Applied, u64), Cancelled> {
     match apply_batch(shared, records, cancel).await? {
-        Ok(applied) => Ok(applied),
+        Ok(applied) => Ok((applied, 0)),
         Err(reason) => {
-            tracing::info!(consumer = shared.name, records = records.len(), %reason, "a record of the batch was refused; applying its records one by one");
+            tracing::info!(consumer = shared.name, records = records.len(), %reason, "the batch failed; applying its records one by one");
             metrics::counter!("orderflow_batch_splits_total", "consumer" => shared.name)
                 .increment(1);
             let mut all = Applied::default();
-            for (index, record) in records.iter().enumerate() {
+            let mut sent = 0;
+            for record in records {
                 let one = match apply_batch(shared, std::slice::from_ref(record), cancel).await? {
                     Ok(applied) => applied,
                     Err(reason) => Applied {
@@ -640,15 +647,19 @@ async fn apply(
                     },
                 };
                 all.duplicates += one.duplicates;
-                all.dead_letters
-                    .extend(one.dead_letters.into_iter().map(|(_, r, e)| (index, r, e)));
+                for (_, reason, error) in &one.dead_letters {
+                    send_dead_letter(shared, record, *reason, error, cancel).await?;
+                    sent += 1;
+                }
+                shared.finish(tp, &[record.offset]);
             }
-            Ok(all)
+            Ok((all, sent))
         }
     }
 }
 
-/// One batch, retried while it fails transiently. The inner `Err` asks for a split.
+/// One batch, retried while it fails transiently (a single record) or split (several). The inner
+/// `Err` asks for a split.
 async fn apply_batch(
     shared: &Shared,
     records: &[Record],
@@ -665,6 +676,15 @@ async fn apply_batch(
             Ok(applied) => return Ok(Ok(applied)),
             Err(BatchError::Split(reason)) => return Ok(Err(reason)),
             Err(BatchError::Cancelled) => return Err(Cancelled),
+            // A batch of several records is not retried whole: one record's passing fault (a
+            // deadlock, a lock timeout, a lost connection) would hold back the records before it
+            // too. Applied one by one, the records before it are committed and only it waits.
+            Err(BatchError::Transient(error)) if records.len() > 1 => {
+                return Ok(Err(format!(
+                    "transient failure in a batch of {}: {error:#}",
+                    records.len()
+                )));
+            }
             Err(BatchError::Transient(error)) => {
                 wait(shared, "apply", &format!("{error:#}"), &mut backoff, cancel).await?
             }

@@ -26,9 +26,10 @@ impl Tracker {
         true
     }
 
-    /// A received record is finished (applied, skipped or dead-lettered).
-    pub fn finish(&mut self, offset: i64) {
-        self.pending.remove(&offset);
+    /// A received record is finished (applied, skipped or dead-lettered); false if it was not
+    /// pending (finished before, or never handled).
+    pub fn finish(&mut self, offset: i64) -> bool {
+        self.pending.remove(&offset)
     }
 
     /// Records received and not finished.
@@ -78,8 +79,9 @@ mod tests {
             "a record received twice is not handled twice"
         );
         assert_eq!(t.take_commit(), Some(10));
-        t.finish(11);
-        t.finish(13);
+        assert!(t.finish(11));
+        assert!(t.finish(13));
+        assert!(!t.finish(13), "finishing twice counts once");
         assert_eq!(t.take_commit(), None, "10 is still unfinished");
         t.finish(10);
         assert_eq!(

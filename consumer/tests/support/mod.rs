@@ -19,11 +19,12 @@ use orderflow_schemas::{
 };
 use orderflow_service_kit::Outbox;
 use orderflow_service_kit::database::TestDatabase;
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sqlx::migrate::Migrator;
 
 pub static NO_SERVICE_MIGRATIONS: Migrator = Migrator::DEFAULT;
@@ -266,6 +267,33 @@ impl Fixture {
             .fetch_one(&self.db.pool)
             .await
             .unwrap()
+    }
+
+    /// The consumer group's committed offset of a partition of the topic, if any.
+    pub async fn committed_offset(&self, partition: i32) -> Option<i64> {
+        let bootstrap = self.stack.kafka_bootstrap.clone();
+        let (name, topic) = (self.name, self.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            let reader: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", name)
+                .create()
+                .unwrap();
+            let mut wanted = TopicPartitionList::new();
+            wanted.add_partition(&topic, partition);
+            let committed = reader
+                .committed_offsets(wanted, Duration::from_secs(10))
+                .unwrap();
+            match committed
+                .find_partition(&topic, partition)
+                .map(|e| e.offset())
+            {
+                Some(Offset::Offset(offset)) => Some(offset),
+                _ => None,
+            }
+        })
+        .await
+        .unwrap()
     }
 
     pub async fn dead_letters(&self) -> Vec<DeadLetter> {
