@@ -97,7 +97,8 @@ async fn many_events_per_order_apply_in_order_in_shared_transactions() {
         max_batch: 50,
         ..Settings::default()
     };
-    let running = f.start(reactions.clone(), None, settings).await;
+    // Four key lanes per partition: orders of one partition are applied concurrently too.
+    let running = f.start(reactions.clone(), Some(4), settings).await;
     let total = ORDERS as i64 * EVENTS;
     wait_for("every event to be applied", || async {
         f.count("SELECT count(*) FROM effects").await == total
