@@ -59,17 +59,6 @@ platform_start() {
   local bin="$1" entry name health args ok
   mkdir -p "$PLATFORM_DIR"
   PLATFORM_STARTED=()
-
-platform_build() {
-  local profile="${1:-release}" dir started=$SECONDS
-  dir="$profile"
-  [ "$profile" = dev ] && dir=debug
-  echo "building orderflow ($profile profile) ..."
-  cargo build --locked --profile "$profile" --bin orderflow || return 1
-  echo "built in $((SECONDS - started)) s"
-  PLATFORM_BIN="${CARGO_TARGET_DIR:-$ORDERFLOW_ROOT/target}/$dir/orderflow"
-  export ORDERFLOW_BIN="$PLATFORM_BIN"
-}
   for entry in "${PLATFORM_PROCESSES[@]}"; do
     IFS='|' read -r name health args <<<"$entry"
     if [ -f "$PLATFORM_DIR/$name.pid" ] && kill -0 "$(cat "$PLATFORM_DIR/$name.pid")" 2>/dev/null; then
