@@ -17,6 +17,11 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// 100 ms, doubling up to `cap`: the runtime's retries.
+    pub fn up_to(cap: Duration) -> Self {
+        Self::new(Duration::from_millis(100), cap)
+    }
+
     pub fn new(base: Duration, cap: Duration) -> Self {
         Self {
             attempt: 0,

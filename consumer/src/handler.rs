@@ -12,8 +12,11 @@ use rdkafka::Message;
 use rdkafka::message::Headers;
 use tokio_util::sync::CancellationToken;
 
+use orderflow_schemas::registry::EventCodec;
+
 use crate::backoff::Backoff;
 use crate::dead_letter::Reason;
+use crate::runtime;
 
 /// One Kafka record, owned, with its event once decoded.
 #[derive(Debug, Clone)]
@@ -101,12 +104,15 @@ impl Interest {
     }
 }
 
-/// A batch as the handler sees it: the records, the consumer's name, and a way to wait out a
-/// transient failure that ends early when the partition is revoked or the consumer stops.
+/// A batch as the handler sees it: the records, the consumer's name, and the runtime's ways to
+/// wait out a transient failure and to decode a value, both of which end early when the partition
+/// is revoked or the consumer stops.
 pub struct Batch<'a> {
     pub consumer: &'static str,
     pub records: &'a [Record],
     pub(crate) cancel: &'a CancellationToken,
+    pub(crate) codec: &'a EventCodec,
+    pub(crate) retry_cap: Duration,
 }
 
 impl Batch<'_> {
@@ -118,12 +124,26 @@ impl Batch<'_> {
         error: &str,
         backoff: &mut Backoff,
     ) -> Result<(), BatchError> {
-        let delay = backoff.next_delay();
-        crate::runtime::note_retry(self.consumer, stage, error, backoff.attempts(), delay);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => Ok(()),
-            _ = self.cancel.cancelled() => Err(BatchError::Cancelled),
-        }
+        runtime::wait_out(self.consumer, stage, error, backoff, self.cancel)
+            .await
+            .map_err(|_| BatchError::Cancelled)
+    }
+
+    /// Decode a value as the runtime decodes records (retrying while the registry is
+    /// unreachable); the inner `Err` is why it can never be decoded.
+    pub async fn decode(
+        &self,
+        payload: Option<&[u8]>,
+    ) -> Result<Result<AnyEvent, String>, BatchError> {
+        runtime::decode_payload(
+            self.consumer,
+            self.codec,
+            payload,
+            self.backoff(),
+            self.cancel,
+        )
+        .await
+        .map_err(|_| BatchError::Cancelled)
     }
 
     /// Whether the batch is to be given up.
@@ -131,9 +151,10 @@ impl Batch<'_> {
         self.cancel.is_cancelled()
     }
 
-    /// A backoff for retries inside a handler (100 ms doubling up to `cap`).
-    pub fn backoff(&self, cap: Duration) -> Backoff {
-        Backoff::new(Duration::from_millis(100), cap)
+    /// The runtime's backoff for retries inside a handler (100 ms doubling up to the consumer's
+    /// retry cap).
+    pub fn backoff(&self) -> Backoff {
+        Backoff::up_to(self.retry_cap)
     }
 }
 

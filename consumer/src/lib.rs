@@ -34,5 +34,5 @@ pub mod tracker;
 
 pub use handler::{Applied, Batch, BatchError, BatchFuture, Handler, Interest, Record};
 pub use reactions::{Effects, ReactionError, ReactionFuture, Reactions, Transactional};
-pub use runtime::{KafkaConsumer, Runtime, Spec};
+pub use runtime::{AbortOnDrop, KafkaConsumer, Runtime, Spec};
 pub use settings::Settings;

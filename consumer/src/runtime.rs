@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use orderflow_schemas::AnyEvent;
 use orderflow_schemas::registry::EventCodec;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -106,20 +107,12 @@ impl ConsumerContext for RuntimeContext {
         };
         match rebalance {
             Rebalance::Revoke(tpl) => {
-                let revoked: Vec<Tp> = tpl
-                    .elements()
-                    .iter()
-                    .map(|e| (e.topic().to_string(), e.partition()))
-                    .collect();
+                let revoked = partitions_of(tpl);
                 tracing::info!(consumer = shared.name, partitions = ?revoked, "partitions revoked: stopping their lanes and committing their finished records");
                 shared.give_up(consumer, &revoked);
             }
             Rebalance::Assign(tpl) => {
-                let assigned: Vec<Tp> = tpl
-                    .elements()
-                    .iter()
-                    .map(|e| (e.topic().to_string(), e.partition()))
-                    .collect();
+                let assigned = partitions_of(tpl);
                 tracing::info!(consumer = shared.name, partitions = ?assigned, "partitions assigned");
                 let mut partitions = shared.partitions.lock().unwrap();
                 for tp in assigned {
@@ -131,6 +124,13 @@ impl ConsumerContext for RuntimeContext {
             }
         }
     }
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<Tp> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
 }
 
 /// A consumer, connected and subscribed; `run` drives it.
@@ -235,7 +235,7 @@ impl Runtime {
         abandon.0 = None;
         tracing::info!(
             consumer = shared.name,
-            "shutting down: finishing the batches in hand"
+            "shutting down: finishing the attempts in hand"
         );
         shared.stop.cancel();
         let joined = tokio::task::spawn_blocking(move || poller.join()).await;
@@ -250,7 +250,7 @@ impl Runtime {
 }
 
 /// A background task that ends with its owner.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -308,6 +308,11 @@ fn poll_loop(shared: &Arc<Shared>, consumer: &KafkaConsumer) {
 }
 
 impl Shared {
+    /// The backoff of one record's or batch's retries.
+    fn backoff(&self) -> Backoff {
+        Backoff::up_to(self.settings.retry_cap)
+    }
+
     fn new_partition(&self) -> PartitionState {
         PartitionState {
             tracker: Tracker::default(),
@@ -535,7 +540,7 @@ async fn run_lane(
 }
 
 /// The batch was given up (revocation or shutdown).
-struct Cancelled;
+pub(crate) struct Cancelled;
 
 /// Decode, apply (retrying, splitting), dead-letter: one batch of one lane.
 async fn process(
@@ -601,26 +606,43 @@ async fn decode(
     shared: &Shared,
     record: &Record,
     cancel: &CancellationToken,
-) -> Result<Result<orderflow_schemas::AnyEvent, String>, Cancelled> {
+) -> Result<Result<AnyEvent, String>, Cancelled> {
     if let Some(event) = &record.event {
         return Ok(Ok(event.clone()));
     }
-    let Some(payload) = record.payload.as_deref() else {
+    decode_payload(
+        shared.name,
+        &shared.codec,
+        record.payload.as_deref(),
+        shared.backoff(),
+        cancel,
+    )
+    .await
+}
+
+/// Decode a record's value through the registry, retrying while the registry is unreachable; the
+/// inner `Err` is why it can never be decoded.
+pub(crate) async fn decode_payload(
+    consumer: &'static str,
+    codec: &EventCodec,
+    payload: Option<&[u8]>,
+    mut backoff: Backoff,
+    cancel: &CancellationToken,
+) -> Result<Result<AnyEvent, String>, Cancelled> {
+    let Some(payload) = payload else {
         return Ok(Err("the record has no value".into()));
     };
-    let mut backoff = Backoff::new(Duration::from_millis(100), shared.settings.retry_cap);
     loop {
-        match shared.codec.decode(payload).await {
+        match codec.decode(payload).await {
             Ok(event) => return Ok(Ok(event)),
             Err(error) if error.is_retriable() => {
-                wait(shared, "decode", &error.to_string(), &mut backoff, cancel).await?
+                wait_out(consumer, "decode", &error.to_string(), &mut backoff, cancel).await?
             }
             Err(error) => return Ok(Err(error.to_string())),
         }
     }
 }
 
-/// Apply the records as one batch until it is done; split it into single records if it must be.
 /// Apply the records as one batch; if it fails, one by one, each finished (and its dead letter
 /// sent) as soon as it is done, so the records before one that keeps failing are committed. Returns
 /// what is left to dead-letter and how many dead letters were sent already.
@@ -665,12 +687,14 @@ async fn apply_batch(
     records: &[Record],
     cancel: &CancellationToken,
 ) -> Result<Result<Applied, String>, Cancelled> {
-    let mut backoff = Backoff::new(Duration::from_millis(100), shared.settings.retry_cap);
+    let mut backoff = shared.backoff();
     loop {
         let batch = Batch {
             consumer: shared.name,
             records,
             cancel,
+            codec: &shared.codec,
+            retry_cap: shared.settings.retry_cap,
         };
         match shared.handler.apply(&batch).await {
             Ok(applied) => return Ok(Ok(applied)),
@@ -686,7 +710,14 @@ async fn apply_batch(
                 )));
             }
             Err(BatchError::Transient(error)) => {
-                wait(shared, "apply", &format!("{error:#}"), &mut backoff, cancel).await?
+                wait_out(
+                    shared.name,
+                    "apply",
+                    &format!("{error:#}"),
+                    &mut backoff,
+                    cancel,
+                )
+                .await?
             }
         }
     }
@@ -709,11 +740,11 @@ async fn send_dead_letter(
         error,
         "permanent failure; dead-lettering the record"
     );
-    let mut backoff = Backoff::new(Duration::from_millis(100), shared.settings.retry_cap);
+    let mut backoff = shared.backoff();
     while let Err(e) = dead_letter::send(&shared.producer, shared.name, record, reason, error).await
     {
-        wait(
-            shared,
+        wait_out(
+            shared.name,
             "dead_letter",
             &format!("{e:#}"),
             &mut backoff,
@@ -725,39 +756,30 @@ async fn send_dead_letter(
     Ok(())
 }
 
-async fn wait(
-    shared: &Shared,
+/// Wait out the backoff's next delay after a transient failure at `stage` (logged and counted);
+/// `Err(Cancelled)` at once when `cancel` fires.
+pub(crate) async fn wait_out(
+    consumer: &'static str,
     stage: &'static str,
     error: &str,
     backoff: &mut Backoff,
     cancel: &CancellationToken,
 ) -> Result<(), Cancelled> {
     let delay = backoff.next_delay();
-    note_retry(shared.name, stage, error, backoff.attempts(), delay);
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => Ok(()),
-        _ = cancel.cancelled() => Err(Cancelled),
-    }
-}
-
-/// Log and count one retry.
-pub(crate) fn note_retry(
-    consumer: &'static str,
-    stage: &'static str,
-    error: &str,
-    attempt: u32,
-    delay: Duration,
-) {
     metrics::counter!("orderflow_retries_total", "consumer" => consumer, "stage" => stage)
         .increment(1);
     tracing::warn!(
         consumer,
         stage,
         error,
-        attempt,
+        attempt = backoff.attempts(),
         delay_ms = delay.as_millis() as u64,
         "transient failure; retrying"
     );
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => Ok(()),
+        _ = cancel.cancelled() => Err(Cancelled),
+    }
 }
 
 #[cfg(test)]

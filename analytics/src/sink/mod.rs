@@ -35,10 +35,10 @@ use elasticsearch::Elasticsearch;
 use object_store::ObjectStore;
 use orderflow_consumer::dead_letter::Reason;
 use orderflow_consumer::{
-    Applied, Batch, BatchError, BatchFuture, Handler, Interest, Record, Runtime, Settings, Spec,
+    AbortOnDrop, Applied, Batch, BatchError, BatchFuture, Handler, Interest, Record, Runtime,
+    Settings, Spec,
 };
 use orderflow_schemas::AnyEvent;
-use orderflow_schemas::registry::EventCodec;
 use rdkafka::Message;
 use tokio::sync::watch;
 
@@ -147,7 +147,6 @@ pub struct SinkHandler {
     config: SinkConfig,
     /// The consumer group name with a `'static` lifetime, for metric labels.
     name: &'static str,
-    codec: EventCodec,
     es: Elasticsearch,
     store: Arc<dyn ObjectStore>,
     backfill: Backfill,
@@ -169,18 +168,16 @@ impl Handler for SinkHandler {
 }
 
 impl SinkHandler {
-    /// Create the registry codec (for backfills), the Elasticsearch client and the S3 store.
+    /// Create the Elasticsearch client, the S3 store and the backfill consumer.
     /// Nothing is contacted yet: the servers may still be down.
     pub fn connect(config: SinkConfig) -> anyhow::Result<Self> {
         let name: &'static str = Box::leak(config.group.clone().into_boxed_str());
-        let codec = EventCodec::new(&config.registry_url)?;
         let es = elastic::client(&config.elasticsearch_url)?;
         let store = archive::store(&config.s3)?;
         let backfill = Backfill::new(&config.kafka_bootstrap, &config.group)?;
         Ok(Self {
             windows: Mutex::new(Windows::new(config.archive_window)),
             name,
-            codec,
             es,
             store,
             backfill,
@@ -338,7 +335,7 @@ impl SinkHandler {
         until: i64,
         batch: &Batch<'_>,
     ) -> Result<Vec<ArchivedRecord>, BatchError> {
-        let mut backoff = batch.backoff(self.config.retry_cap);
+        let mut backoff = batch.backoff();
         let messages = loop {
             match self.backfill.read(topic, partition, from, until).await {
                 Ok(messages) => break messages,
@@ -352,23 +349,9 @@ impl SinkHandler {
         let mut records = Vec::with_capacity(messages.len());
         for message in &messages {
             let mut record = archived(&Record::from_message(message));
-            if let Some(payload) = message.payload() {
-                let mut backoff = batch.backoff(self.config.retry_cap);
-                loop {
-                    match self.codec.decode(payload).await {
-                        Ok(event) => {
-                            record.event_type = Some(event.name().to_string());
-                            record.event_id = Some(event.event_id().to_string());
-                            break;
-                        }
-                        Err(error) if error.is_retriable() => {
-                            batch
-                                .pause("decode", &error.to_string(), &mut backoff)
-                                .await?
-                        }
-                        Err(_) => break,
-                    }
-                }
+            if let Ok(event) = batch.decode(message.payload()).await? {
+                record.event_type = Some(event.name().to_string());
+                record.event_id = Some(event.event_id().to_string());
             }
             records.push(record);
         }
@@ -384,7 +367,7 @@ impl SinkHandler {
     ) -> Result<Vec<(usize, String)>, BatchError> {
         let mut pending: Vec<(usize, &OrderDocument)> = documents.to_vec();
         let mut refused = Vec::new();
-        let mut backoff = batch.backoff(self.config.retry_cap);
+        let mut backoff = batch.backoff();
         while !pending.is_empty() {
             let docs: Vec<&OrderDocument> = pending.iter().map(|(_, d)| *d).collect();
             match bulk::index(&self.es, &self.config.index, &docs).await {
@@ -431,7 +414,7 @@ impl SinkHandler {
 
     /// Write every window until S3 has them all.
     async fn write_archive(&self, windows: &[Window], batch: &Batch<'_>) -> Result<(), BatchError> {
-        let mut backoff = batch.backoff(self.config.retry_cap);
+        let mut backoff = batch.backoff();
         let mut objects = Vec::with_capacity(windows.len());
         for w in windows {
             let path = archive::object_path(
@@ -468,15 +451,6 @@ impl SinkHandler {
             }
         }
         Ok(())
-    }
-}
-
-/// A background task that ends with its owner.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
