@@ -16,7 +16,9 @@ fn total(offsets: &std::collections::BTreeMap<i32, i64>) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_restarted_mid_stream_loses_and_duplicates_nothing() {
     let mut fixture = Fixture::new("restart").await;
-    let stories = varied_stories(60);
+    // Long enough that the steps below (25, 60 and 20 committed records) stay far from the end:
+    // the sink consumes a few hundred records a second, and commits every 200 ms.
+    let stories = varied_stories(400);
     let mut produced = Produced::new();
     produce_stories(&fixture, &stories, &mut produced).await;
     let end = total(&fixture.end_offsets());
