@@ -80,6 +80,10 @@ enum Command {
         /// Length of the fixed-rate run in seconds (default 20 quick, 60 full).
         #[arg(long)]
         seconds: Option<f64>,
+        /// Seconds of load at the fixed rate before anything is measured, so that the JVM servers
+        /// are warm (default 30 full, 0 quick).
+        #[arg(long)]
+        warmup: Option<f64>,
         /// Skip the step-up search in full mode.
         #[arg(long)]
         no_step_up: bool,
@@ -250,6 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             rate,
             seconds,
+            warmup,
             no_step_up,
             max_rate,
             bisections,
@@ -258,6 +263,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             rate: rate.filter(|r| *r > 0.0),
             seconds: seconds.filter(|s| *s > 0.0),
+            warmup: warmup.filter(|s| *s >= 0.0),
             no_step_up,
             max_rate: max_rate.max(1.0),
             bisections,

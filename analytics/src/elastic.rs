@@ -9,6 +9,7 @@ use elasticsearch::http::response::Response;
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::indices::{
     IndicesCreateParts, IndicesPutIndexTemplateParts, IndicesPutMappingParts,
+    IndicesPutSettingsParts,
 };
 use serde_json::Value;
 
@@ -164,7 +165,23 @@ pub async fn ensure_index(client: &Elasticsearch, index: &str) -> Result<(), EsE
             .await,
     )
     .await?;
+    // And the dynamic settings (the refresh interval), which the template gives new indices only.
+    read_ok(
+        client
+            .indices()
+            .put_settings(IndicesPutSettingsParts::Index(&[index]))
+            .body(dynamic_settings())
+            .send()
+            .await,
+    )
+    .await?;
     Ok(())
+}
+
+/// The template's settings that can change on an open index.
+fn dynamic_settings() -> Value {
+    let settings = &template_file()["template"]["settings"];
+    serde_json::json!({"index": {"refresh_interval": settings["refresh_interval"]}})
 }
 
 /// Every field path of the mappings with its type (`lines` → `nested`, `lines.sku` → `keyword`).

@@ -526,6 +526,7 @@ async fn run_lane(
         }
         let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
         let started = Instant::now();
+        record_ages(&shared, &tp, &records);
         match process(&shared, &tp, records, &cancel).await {
             Ok(()) => {
                 metrics::histogram!("orderflow_batch_records", "consumer" => shared.name)
@@ -535,6 +536,22 @@ async fn run_lane(
                 shared.finish(&tp, &offsets);
             }
             Err(Cancelled) => return,
+        }
+    }
+}
+
+/// How old each record of a batch is when its batch starts: the wall clock minus the record's
+/// Kafka timestamp (for the outbox topics, the time Connect handed it over), in
+/// `orderflow_record_age_seconds{consumer, topic}`.
+fn record_ages(shared: &Shared, tp: &Tp, records: &[Record]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let histogram = metrics::histogram!("orderflow_record_age_seconds", "consumer" => shared.name, "topic" => tp.0.clone());
+    for record in records {
+        if let Some(timestamp) = record.timestamp {
+            histogram.record((now - timestamp).max(0) as f64 / 1000.0);
         }
     }
 }

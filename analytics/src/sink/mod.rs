@@ -225,8 +225,12 @@ impl SinkHandler {
             })
             .collect();
         let (refused, archived) = tokio::join!(
-            self.index_documents(&documents, batch),
-            self.write_archive(&to_write, batch)
+            timed(
+                self.name,
+                "elasticsearch",
+                self.index_documents(&documents, batch)
+            ),
+            timed(self.name, "archive", self.write_archive(&to_write, batch))
         );
         let refused = refused?;
         archived?;
@@ -452,6 +456,20 @@ impl SinkHandler {
         }
         Ok(())
     }
+}
+
+/// Run one of a batch's writes, recording how long it took (retries included) in
+/// `orderflow_sink_write_seconds{target}`.
+async fn timed<T>(
+    consumer: &'static str,
+    target: &'static str,
+    write: impl Future<Output = T>,
+) -> T {
+    let started = std::time::Instant::now();
+    let out = write.await;
+    metrics::histogram!("orderflow_sink_write_seconds", "consumer" => consumer, "target" => target)
+        .record(started.elapsed().as_secs_f64());
+    out
 }
 
 /// The archive record of a Kafka record (event type and id filled in once decoded).
