@@ -257,6 +257,23 @@ pub struct OrderCancelled {
 }
 impl_event!(OrderCancelled, "orders", key = |e| e.order.order_id);
 
+/// The customer asked to cancel a CONFIRMED order, which stays CONFIRMED until shipping has
+/// answered (`orderflow.orders.OrderCancellationRequested`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCancellationRequested {
+    /// Id of this event.
+    pub event_id: EventId,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// The order (Kafka key).
+    pub order_id: OrderId,
+    /// The customer who owns it.
+    pub customer_id: CustomerId,
+    /// Why, in the customer's words (may be empty).
+    pub detail: String,
+}
+impl_event!(OrderCancellationRequested, "orders", key = |e| e.order_id);
+
 topic_events!(
     /// Every event published on `orders.events`.
     OrdersEvent,
@@ -269,6 +286,7 @@ topic_events!(
         OrderConfirmed,
         OrderShipped,
         OrderCompleted,
-        OrderCancelled
+        OrderCancelled,
+        OrderCancellationRequested
     ]
 );

@@ -13,13 +13,13 @@ use crate::inventory::{
 };
 use crate::money::{Currency, Money};
 use crate::orders::{
-    CancellationReason, OrderCancelled, OrderCompleted, OrderConfirmed, OrderCreated, OrderLine,
-    OrderLineAdded, OrderLineRemoved, OrderPlaced, OrderShipped, OrderSnapshot, OrderStatus,
-    OrderTimeline,
+    CancellationReason, OrderCancellationRequested, OrderCancelled, OrderCompleted, OrderConfirmed,
+    OrderCreated, OrderLine, OrderLineAdded, OrderLineRemoved, OrderPlaced, OrderShipped,
+    OrderSnapshot, OrderStatus, OrderTimeline,
 };
 use crate::payments::{DeclineReason, PaymentDeclined, PaymentRefunded, PaymentSucceeded};
 use crate::quantity::{Quantity, StockLevel};
-use crate::shipping::{ShipmentCreated, ShipmentDelivered, ShipmentDispatched};
+use crate::shipping::{ShipmentCancelled, ShipmentCreated, ShipmentDelivered, ShipmentDispatched};
 use crate::time::Timestamp;
 
 /// 2026-03-02T09:00:00.000Z, the moment the sample order is created.
@@ -307,6 +307,27 @@ pub fn shipment_delivered() -> ShipmentDelivered {
     }
 }
 
+/// `OrderCancellationRequested` for the sample order, while it is CONFIRMED.
+pub fn order_cancellation_requested() -> OrderCancellationRequested {
+    OrderCancellationRequested {
+        event_id: event_id(25),
+        occurred_at: at(60 * 20),
+        order_id: order_id(),
+        customer_id: customer_id(),
+        detail: "ordered the wrong size".into(),
+    }
+}
+
+/// `ShipmentCancelled` for the sample order's shipment.
+pub fn shipment_cancelled() -> ShipmentCancelled {
+    ShipmentCancelled {
+        event_id: event_id(26),
+        occurred_at: at(60 * 20 + 1),
+        shipment_id: shipment_id(),
+        order_id: order_id(),
+    }
+}
+
 /// `OrderCompleted` for the sample order, with its full snapshot.
 pub fn order_completed() -> OrderCompleted {
     OrderCompleted {
@@ -450,5 +471,7 @@ pub fn all() -> Vec<AnyEvent> {
         order_cancelled().into(),
         stock_released().into(),
         payment_refunded().into(),
+        order_cancellation_requested().into(),
+        shipment_cancelled().into(),
     ]
 }

@@ -1,5 +1,6 @@
 //! Events of the shipping aggregate, published on `shipping.events` (`avro/shipping/*.avsc`):
-//! a shipment is created for a confirmed order, dispatched with a carrier, and delivered.
+//! a shipment is created for a confirmed order, dispatched with a carrier, and delivered, or
+//! cancelled before dispatch.
 
 use serde::{Deserialize, Serialize};
 
@@ -56,9 +57,29 @@ pub struct ShipmentDelivered {
 }
 impl_event!(ShipmentDelivered, "shipping", key = |e| e.order_id);
 
+/// A shipment not yet dispatched was cancelled, its order's cancellation having been requested
+/// (`orderflow.shipping.ShipmentCancelled`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentCancelled {
+    /// Id of this event.
+    pub event_id: EventId,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// The shipment.
+    pub shipment_id: ShipmentId,
+    /// The order (Kafka key).
+    pub order_id: OrderId,
+}
+impl_event!(ShipmentCancelled, "shipping", key = |e| e.order_id);
+
 topic_events!(
     /// Every event published on `shipping.events`.
     ShippingEvent,
     "shipping",
-    [ShipmentCreated, ShipmentDispatched, ShipmentDelivered]
+    [
+        ShipmentCreated,
+        ShipmentDispatched,
+        ShipmentDelivered,
+        ShipmentCancelled
+    ]
 );

@@ -131,6 +131,8 @@ round_trip_tests! {
     shipment_created: samples::shipment_created => orderflow_schemas::shipping::ShipmentCreated,
     shipment_dispatched: samples::shipment_dispatched => orderflow_schemas::shipping::ShipmentDispatched,
     shipment_delivered: samples::shipment_delivered => orderflow_schemas::shipping::ShipmentDelivered,
+    shipment_cancelled: samples::shipment_cancelled => orderflow_schemas::shipping::ShipmentCancelled,
+    order_cancellation_requested: samples::order_cancellation_requested => orderflow_schemas::orders::OrderCancellationRequested,
     customer_registered: samples::customer_registered => orderflow_schemas::customers::CustomerRegistered,
     customer_deactivated: samples::customer_deactivated => orderflow_schemas::customers::CustomerDeactivated,
 }

@@ -16,10 +16,11 @@ use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 
 use crate::config::OrdersConfig;
-use crate::customer_actions;
+use crate::customer_actions::{self, CancelOutcome};
 use crate::dto::{
-    AddLineRequest, AddressBody, CancelRequest, CancellationBody, CreateOrderRequest, LineBody,
-    ListQuery, MoneyBody, OrderBody, OrderPage, OrderSummaryBody, TimelineBody,
+    AddLineRequest, AddressBody, CancelRequest, CancellationBody, CancellationRequestBody,
+    CreateOrderRequest, LineBody, ListQuery, MoneyBody, OrderBody, OrderPage, OrderSummaryBody,
+    TimelineBody,
 };
 use crate::listing::{self, Cursor, ListFilter};
 use crate::store;
@@ -77,6 +78,7 @@ pub fn routes_with(context: ServiceContext, config: OrdersConfig) -> Router {
         AddressBody,
         TimelineBody,
         CancellationBody,
+        CancellationRequestBody,
         ApiError
     ))
 )]
@@ -314,15 +316,21 @@ async fn place_order(
     order_body(&order)
 }
 
-/// Cancel an order at the customer's request, from DRAFT, PLACED or CONFIRMED (→ `OrderCancelled`).
+/// Cancel an order at the customer's request. A DRAFT or PLACED order is cancelled at once
+/// (→ `OrderCancelled`, 200). A CONFIRMED order has a shipment that only shipping can stop: the
+/// request is recorded (→ `OrderCancellationRequested`, 202, `cancellation_request.outcome`
+/// PENDING) and the order becomes CANCELLED, with its stock released and its payment refunded,
+/// once shipping has cancelled the shipment; if the shipment was dispatched first, the order ships
+/// (outcome TOO_LATE). Asking again while pending answers 202 and writes nothing.
 #[utoipa::path(
     post, path = "/orders/{order_id}/cancel", request_body(content = Option<CancelRequest>, description = "Optional"),
     params(("order_id" = String, Path, format = Uuid, description = "The order")),
     responses(
-        (status = 200, description = "The cancelled order", body = OrderBody),
+        (status = 200, description = "The cancelled order (it was DRAFT or PLACED)", body = OrderBody),
+        (status = 202, description = "The order was CONFIRMED: the cancellation is requested from shipping", body = OrderBody),
         (status = 400, description = "Malformed body or reason_detail too long", body = ApiError),
         (status = 404, description = "No such order", body = ApiError),
-        (status = 409, description = "Already shipped, completed or cancelled", body = ApiError),
+        (status = 409, description = "Already dispatched (shipped or completed: `already_dispatched`, naming the carrier) or already cancelled", body = ApiError),
     )
 )]
 #[tracing::instrument(skip(state, trace, body))]
@@ -331,11 +339,11 @@ async fn cancel_order(
     trace: TraceContext,
     Path(order_id): Path<String>,
     OptionalApiJson(body): OptionalApiJson<CancelRequest>,
-) -> Result<Json<OrderBody>, ApiError> {
+) -> Result<(StatusCode, Json<OrderBody>), ApiError> {
     let order_id = parse_order_id(&order_id)?;
     let detail = body.unwrap_or_default().reason_detail.unwrap_or_default();
     let mut tx = state.context.pool.begin().await?;
-    let order = customer_actions::cancel_by_customer(
+    let outcome = customer_actions::cancel_by_customer(
         &mut tx,
         &state.context.outbox,
         &trace,
@@ -344,8 +352,16 @@ async fn cancel_order(
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(%order_id, "order cancelled by the customer");
-    order_body(&order)
+    match outcome {
+        CancelOutcome::Cancelled(order) => {
+            tracing::info!(%order_id, "order cancelled by the customer");
+            Ok((StatusCode::OK, order_body(&order)?))
+        }
+        CancelOutcome::Requested(order) => {
+            tracing::info!(%order_id, "cancellation requested by the customer; shipping decides");
+            Ok((StatusCode::ACCEPTED, order_body(&order)?))
+        }
+    }
 }
 
 /// A JSON body that may be left out: no body at all (no content type and no content, or an empty

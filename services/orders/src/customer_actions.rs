@@ -3,6 +3,7 @@
 //! event, and leaves committing to the caller; on error the caller drops the transaction and nothing
 //! is written. The order row is locked first, so concurrent requests on one order queue up.
 
+use orderflow_schemas::orders::OrderStatus;
 use orderflow_schemas::{Currency, CustomerId, OrderId, Sku, Timestamp};
 use orderflow_service_kit::{Outbox, TraceContext};
 use sqlx::PgConnection;
@@ -120,19 +121,56 @@ pub async fn place(
     Ok(order)
 }
 
-/// → CANCELLED with reason CUSTOMER_REQUEST, from DRAFT, PLACED or CONFIRMED → `OrderCancelled` (with
-/// the full snapshot and the status it was cancelled from, which tells inventory and payments what to
-/// compensate).
+/// What a customer's cancel did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// DRAFT or PLACED: CANCELLED now.
+    Cancelled(Order),
+    /// CONFIRMED: the request is recorded (now, or by an earlier call); the order is cancelled once
+    /// shipping has cancelled its shipment, or ships if the shipment left first.
+    Requested(Order),
+}
+
+/// The customer cancels.
+/// - DRAFT or PLACED → CANCELLED with reason CUSTOMER_REQUEST → `OrderCancelled` (with the full
+///   snapshot and the status it was cancelled from, which tells inventory and payments what to
+///   compensate).
+/// - CONFIRMED → the request is recorded → `OrderCancellationRequested`, once (a repeated request
+///   writes nothing). Shipping answers with `ShipmentCancelled` (see `saga_actions`) unless the
+///   shipment was dispatched first.
+/// - SHIPPED or COMPLETED → refused: the goods have left (`AlreadyDispatched`).
 pub async fn cancel_by_customer(
     conn: &mut PgConnection,
     outbox: &Outbox,
     trace: &TraceContext,
     order_id: OrderId,
     detail: &CancelDetail,
-) -> Result<Order, OrderError> {
+) -> Result<CancelOutcome, OrderError> {
     let mut order = lock_existing(conn, order_id).await?;
-    order.cancel_by_customer(detail, Timestamp::now())?;
-    store::update_order(conn, &order).await?;
-    append(conn, outbox, &events::order_cancelled(&order)?, trace).await?;
-    Ok(order)
+    match order.status {
+        OrderStatus::Confirmed => {
+            if order.request_cancel(detail, Timestamp::now())? {
+                store::update_order(conn, &order).await?;
+                append(
+                    conn,
+                    outbox,
+                    &events::order_cancellation_requested(&order)?,
+                    trace,
+                )
+                .await?;
+            }
+            Ok(CancelOutcome::Requested(order))
+        }
+        OrderStatus::Shipped | OrderStatus::Completed => Err(OrderError::AlreadyDispatched {
+            order_id,
+            carrier: order.carrier,
+            tracking_number: order.tracking_number,
+        }),
+        _ => {
+            order.cancel_by_customer(detail, Timestamp::now())?;
+            store::update_order(conn, &order).await?;
+            append(conn, outbox, &events::order_cancelled(&order)?, trace).await?;
+            Ok(CancelOutcome::Cancelled(order))
+        }
+    }
 }

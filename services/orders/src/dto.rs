@@ -163,6 +163,18 @@ pub struct CancellationBody {
     pub cancelled_from: String,
 }
 
+/// A customer's request to cancel a CONFIRMED order, and what became of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancellationRequestBody {
+    pub requested_at: DateTime<Utc>,
+    /// Free text; may be empty.
+    pub detail: String,
+    /// PENDING (shipping has not answered yet), CANCELLED (the shipment was cancelled, and the
+    /// order with it) or TOO_LATE (the shipment had been dispatched: the order ships).
+    #[schema(example = "PENDING")]
+    pub outcome: String,
+}
+
 /// An order, whole.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderBody {
@@ -184,6 +196,8 @@ pub struct OrderBody {
     pub timeline: TimelineBody,
     /// Set when the order is cancelled.
     pub cancellation: Option<CancellationBody>,
+    /// Set when the customer asked to cancel while the order was CONFIRMED.
+    pub cancellation_request: Option<CancellationRequestBody>,
 }
 
 impl TryFrom<&Order> for OrderBody {
@@ -226,6 +240,18 @@ impl TryFrom<&Order> for OrderBody {
                 reason: reason_name(c.reason).to_owned(),
                 detail: c.detail.clone(),
                 cancelled_from: status_name(c.cancelled_from).to_owned(),
+            }),
+            cancellation_request: order.cancellation_request.as_ref().map(|r| {
+                CancellationRequestBody {
+                    requested_at: r.requested_at.as_datetime(),
+                    detail: r.detail.clone(),
+                    outcome: match order.status {
+                        OrderStatus::Cancelled => "CANCELLED",
+                        OrderStatus::Shipped | OrderStatus::Completed => "TOO_LATE",
+                        _ => "PENDING",
+                    }
+                    .to_owned(),
+                }
             }),
         })
     }

@@ -44,10 +44,24 @@ pub enum OrderError {
     TotalOverflow,
     #[error("an order without lines cannot be placed")]
     NoLines,
+    /// Cancel asked of an order whose shipment has left.
+    #[error("order {order_id} was dispatched{}; it can no longer be cancelled", dispatched_with(.carrier, .tracking_number))]
+    AlreadyDispatched {
+        order_id: OrderId,
+        carrier: Option<String>,
+        tracking_number: Option<String>,
+    },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("outbox: {0:#}")]
     Outbox(anyhow::Error),
+}
+
+fn dispatched_with(carrier: &Option<String>, tracking_number: &Option<String>) -> String {
+    match (carrier, tracking_number) {
+        (Some(c), Some(t)) => format!(" with {c} (tracking number {t})"),
+        _ => String::new(),
+    }
 }
 
 impl OrderError {
@@ -77,6 +91,12 @@ impl From<OrderError> for ApiError {
             OrderError::Refused { .. } => ApiError::new(
                 StatusCode::CONFLICT,
                 "invalid_transition",
+                Some("status".into()),
+                message,
+            ),
+            OrderError::AlreadyDispatched { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_dispatched",
                 Some("status".into()),
                 message,
             ),

@@ -2,8 +2,8 @@
 //! way they are written: [`append`], to the outbox on the caller's transaction.
 
 use orderflow_schemas::orders::{
-    OrderCancelled, OrderCompleted, OrderConfirmed, OrderCreated, OrderLineAdded, OrderLineRemoved,
-    OrderPlaced, OrderShipped,
+    OrderCancellationRequested, OrderCancelled, OrderCompleted, OrderConfirmed, OrderCreated,
+    OrderLineAdded, OrderLineRemoved, OrderPlaced, OrderShipped,
 };
 use orderflow_schemas::{Event, EventId, Timestamp};
 use orderflow_service_kit::{Outbox, TraceContext};
@@ -164,5 +164,21 @@ pub fn order_cancelled(order: &Order) -> Result<OrderCancelled, OrderError> {
         detail: cancellation.detail.clone(),
         cancelled_from: cancellation.cancelled_from,
         order: order.snapshot(),
+    })
+}
+
+pub fn order_cancellation_requested(
+    order: &Order,
+) -> Result<OrderCancellationRequested, OrderError> {
+    let request = order
+        .cancellation_request
+        .as_ref()
+        .ok_or_else(|| inconsistent(order, "cancellation_request"))?;
+    Ok(OrderCancellationRequested {
+        event_id: EventId::new_v7(),
+        occurred_at: request.requested_at,
+        order_id: order.order_id,
+        customer_id: order.customer_id,
+        detail: request.detail.clone(),
     })
 }

@@ -224,6 +224,16 @@ pub struct Order {
     pub tracking_number: Option<String>,
     pub timeline: OrderTimeline,
     pub cancellation: Option<Cancellation>,
+    /// The customer asked to cancel while CONFIRMED; kept whatever shipping answered.
+    pub cancellation_request: Option<CancellationRequest>,
+}
+
+/// A customer's request to cancel a CONFIRMED order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancellationRequest {
+    pub requested_at: Timestamp,
+    /// Why, in the customer's words (may be empty).
+    pub detail: String,
 }
 
 /// What adding units of a product did to an order.
@@ -264,6 +274,7 @@ impl Order {
                 cancelled_at: None,
             },
             cancellation: None,
+            cancellation_request: None,
         }
     }
 
@@ -381,7 +392,7 @@ impl Order {
         Ok(())
     }
 
-    /// → CANCELLED, by the customer (from DRAFT, PLACED, CONFIRMED).
+    /// → CANCELLED, by the customer (from DRAFT, PLACED).
     pub fn cancel_by_customer(
         &mut self,
         detail: &CancelDetail,
@@ -394,6 +405,36 @@ impl Order {
             detail.as_str(),
             now,
         );
+        Ok(())
+    }
+
+    /// CONFIRMED: record the customer's request to cancel; `false` when one was recorded before
+    /// (nothing changes).
+    pub fn request_cancel(
+        &mut self,
+        detail: &CancelDetail,
+        now: Timestamp,
+    ) -> Result<bool, OrderError> {
+        self.check(Action::RequestCancel)?;
+        if self.cancellation_request.is_some() {
+            return Ok(false);
+        }
+        self.cancellation_request = Some(CancellationRequest {
+            requested_at: now,
+            detail: detail.as_str().to_owned(),
+        });
+        Ok(true)
+    }
+
+    /// CONFIRMED → CANCELLED with reason CUSTOMER_REQUEST, once shipping cancelled the shipment.
+    pub fn cancel_after_shipment_cancelled(&mut self, now: Timestamp) -> Result<(), OrderError> {
+        let next = self.check(Action::CancelAfterShipmentCancelled)?;
+        let detail = self
+            .cancellation_request
+            .as_ref()
+            .map(|r| r.detail.clone())
+            .unwrap_or_default();
+        self.cancelled(next, CancellationReason::CustomerRequest, &detail, now);
         Ok(())
     }
 
@@ -680,6 +721,53 @@ mod tests {
         assert_eq!(c.reason, CancellationReason::OutOfStock);
         assert_eq!(c.cancelled_from, OrderStatus::Placed);
         assert_eq!(order.status, OrderStatus::Cancelled);
+    }
+
+    #[test]
+    fn a_confirmed_order_is_cancelled_only_after_its_shipment_is() {
+        let mut order = draft();
+        order.add_units(&product("A", eur(700)), q(1), 50).unwrap();
+        order.place(address(), t(5)).unwrap();
+        order.confirm(PaymentId::new_v7(), t(8)).unwrap();
+        assert!(
+            order
+                .cancel_by_customer(&CancelDetail::default(), t(9))
+                .unwrap_err()
+                .is_refused_transition(),
+            "a confirmed order is not cancelled on the spot"
+        );
+        let detail = CancelDetail::new("wrong size").unwrap();
+        assert!(order.request_cancel(&detail, t(10)).unwrap());
+        assert_eq!(order.status, OrderStatus::Confirmed);
+        assert!(!order.request_cancel(&detail, t(11)).unwrap(), "once");
+        assert_eq!(
+            order.cancellation_request.as_ref().unwrap().requested_at,
+            t(10)
+        );
+        order.cancel_after_shipment_cancelled(t(12)).unwrap();
+        let c = order.cancellation.clone().unwrap();
+        assert_eq!(order.status, OrderStatus::Cancelled);
+        assert_eq!(c.cancelled_from, OrderStatus::Confirmed);
+        assert_eq!(c.reason, CancellationReason::CustomerRequest);
+        assert_eq!(c.detail, "wrong size");
+
+        // The shipment left first: the order ships, the request stays as a record.
+        let mut order = draft();
+        order.add_units(&product("A", eur(700)), q(1), 50).unwrap();
+        order.place(address(), t(5)).unwrap();
+        order.confirm(PaymentId::new_v7(), t(8)).unwrap();
+        order.request_cancel(&detail, t(10)).unwrap();
+        order
+            .ship(&Dispatch {
+                shipment_id: ShipmentId::new_v7(),
+                carrier: "DHL".into(),
+                tracking_number: "JJD1".into(),
+                dispatched_at: t(9),
+            })
+            .unwrap();
+        assert!(order.request_cancel(&detail, t(11)).is_err());
+        assert!(order.cancel_after_shipment_cancelled(t(12)).is_err());
+        assert!(order.cancellation_request.is_some());
     }
 
     #[test]

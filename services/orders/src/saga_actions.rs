@@ -1,7 +1,7 @@
 //! What the saga does to an order, called by the stream-worker reactions (issue 5) on their own
 //! transaction (the one that also records the event in their inbox): confirm on `PaymentSucceeded`,
-//! cancel on `StockRejected` / `PaymentDeclined`, ship on `ShipmentDispatched`, complete on
-//! `ShipmentDelivered`. Each writes the order and exactly one outbox event, guarded by the state
+//! cancel on `StockRejected` / `PaymentDeclined` / `ShipmentCancelled`, ship on `ShipmentDispatched`,
+//! complete on `ShipmentDelivered`. Each writes the order and exactly one outbox event, guarded by the state
 //! machine: a refused transition returns `OrderError::Refused` (permanent; see
 //! `OrderError::is_refused_transition`) and writes nothing.
 
@@ -41,6 +41,22 @@ pub async fn cancel_by_saga(
 ) -> Result<Order, OrderError> {
     let mut order = lock_existing(conn, order_id).await?;
     order.cancel_by_saga(cause, Timestamp::now())?;
+    store::update_order(conn, &order).await?;
+    append(conn, outbox, &events::order_cancelled(&order)?, trace).await?;
+    Ok(order)
+}
+
+/// CONFIRMED → CANCELLED (reason CUSTOMER_REQUEST, `cancelled_from` CONFIRMED) because shipping
+/// cancelled the shipment of an order whose cancellation was requested → `OrderCancelled`, on which
+/// inventory releases the stock and payments refunds.
+pub async fn cancel_after_shipment_cancelled(
+    conn: &mut PgConnection,
+    outbox: &Outbox,
+    trace: &TraceContext,
+    order_id: OrderId,
+) -> Result<Order, OrderError> {
+    let mut order = lock_existing(conn, order_id).await?;
+    order.cancel_after_shipment_cancelled(Timestamp::now())?;
     store::update_order(conn, &order).await?;
     append(conn, outbox, &events::order_cancelled(&order)?, trace).await?;
     Ok(order)

@@ -19,8 +19,14 @@ pub enum Action {
     Ship,
     /// The shipment was delivered (reaction to `ShipmentDelivered`).
     Complete,
-    /// The customer cancels.
+    /// The customer cancels an order that has no shipment yet (DRAFT, PLACED).
     CancelByCustomer,
+    /// The customer asks to cancel a CONFIRMED order: it stays CONFIRMED until shipping answers,
+    /// because only shipping knows whether the goods have left.
+    RequestCancel,
+    /// Shipping cancelled the shipment of an order whose cancellation was requested (reaction to
+    /// `ShipmentCancelled`).
+    CancelAfterShipmentCancelled,
     /// The saga gives up: stock rejected or payment declined (reaction to `StockRejected` / `PaymentDeclined`).
     CancelBySaga,
 }
@@ -34,6 +40,8 @@ impl fmt::Display for Action {
             Action::Ship => "ship",
             Action::Complete => "complete",
             Action::CancelByCustomer => "cancel (customer request)",
+            Action::RequestCancel => "request cancellation",
+            Action::CancelAfterShipmentCancelled => "cancel (shipment cancelled)",
             Action::CancelBySaga => "cancel (stock rejected or payment declined)",
         })
     }
@@ -51,7 +59,8 @@ pub const TRANSITIONS: &[(OrderStatus, Action, OrderStatus)] = &[
     (Shipped, Complete, Completed),
     (Draft, CancelByCustomer, Cancelled),
     (Placed, CancelByCustomer, Cancelled),
-    (Confirmed, CancelByCustomer, Cancelled),
+    (Confirmed, RequestCancel, Confirmed),
+    (Confirmed, CancelAfterShipmentCancelled, Cancelled),
     (Placed, CancelBySaga, Cancelled),
 ];
 
@@ -130,13 +139,15 @@ mod tests {
 
     const ALL_STATUSES: [OrderStatus; 6] =
         [Draft, Placed, Confirmed, Shipped, Completed, Cancelled];
-    const ALL_ACTIONS: [Action; 7] = [
+    const ALL_ACTIONS: [Action; 9] = [
         EditLines,
         Place,
         Confirm,
         Ship,
         Complete,
         CancelByCustomer,
+        RequestCancel,
+        CancelAfterShipmentCancelled,
         CancelBySaga,
     ];
 
@@ -150,12 +161,22 @@ mod tests {
     }
 
     #[test]
-    fn customers_may_cancel_until_shipped_the_saga_only_while_placed() {
-        for from in [Draft, Placed, Confirmed] {
+    fn customers_cancel_until_confirmed_then_request_until_shipped_the_saga_only_while_placed() {
+        for from in [Draft, Placed] {
             assert_eq!(next_status(from, CancelByCustomer), Ok(Cancelled));
         }
-        for from in [Shipped, Completed, Cancelled] {
+        for from in [Confirmed, Shipped, Completed, Cancelled] {
             assert!(next_status(from, CancelByCustomer).is_err(), "{from:?}");
+        }
+        for from in ALL_STATUSES {
+            let expected = (from == Confirmed).then_some(Confirmed);
+            assert_eq!(next_status(from, RequestCancel).ok(), expected, "{from:?}");
+            let expected = (from == Confirmed).then_some(Cancelled);
+            assert_eq!(
+                next_status(from, CancelAfterShipmentCancelled).ok(),
+                expected,
+                "{from:?}"
+            );
         }
         for from in ALL_STATUSES {
             assert_eq!(next_status(from, CancelBySaga).is_ok(), from == Placed);
@@ -195,7 +216,7 @@ mod tests {
         let refusal = next_status(Shipped, CancelByCustomer).unwrap_err();
         assert_eq!(
             refusal.to_string(),
-            "the order is SHIPPED; it cannot cancel (customer request) (allowed only from DRAFT, PLACED, CONFIRMED)"
+            "the order is SHIPPED; it cannot cancel (customer request) (allowed only from DRAFT, PLACED)"
         );
         let refusal = next_status(Placed, Place).unwrap_err();
         assert!(refusal.to_string().contains("PLACED"), "{refusal}");

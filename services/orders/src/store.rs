@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::order::{Cancellation, Line, LineQuantity, Order};
+use crate::order::{Cancellation, CancellationRequest, Line, LineQuantity, Order};
 use crate::replicas::{address_from_row, decode_error, money_from_row};
 use crate::status::{parse_reason, parse_status, reason_name, status_name};
 
@@ -111,6 +111,13 @@ pub(crate) fn order_from_row(row: &PgRow, lines: Vec<Line>) -> sqlx::Result<Orde
             cancelled_at: timestamp(row, "cancelled_at")?,
         },
         cancellation,
+        cancellation_request: match timestamp(row, "cancel_requested_at")? {
+            Some(requested_at) => Some(CancellationRequest {
+                requested_at,
+                detail: row.try_get("cancel_request_detail")?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -142,7 +149,8 @@ pub async fn update_order(conn: &mut PgConnection, order: &Order) -> sqlx::Resul
              ship_postal_code = $9, ship_country = $10,
              payment_id = $11, shipment_id = $12, carrier = $13, tracking_number = $14,
              cancel_reason = $15, cancel_detail = $16, cancelled_from = $17,
-             placed_at = $18, confirmed_at = $19, shipped_at = $20, completed_at = $21, cancelled_at = $22
+             placed_at = $18, confirmed_at = $19, shipped_at = $20, completed_at = $21, cancelled_at = $22,
+             cancel_requested_at = $23, cancel_request_detail = $24
          WHERE order_id = $1",
     )
     .bind(order.order_id.as_uuid())
@@ -167,6 +175,8 @@ pub async fn update_order(conn: &mut PgConnection, order: &Order) -> sqlx::Resul
     .bind(at(order.timeline.shipped_at))
     .bind(at(order.timeline.completed_at))
     .bind(at(order.timeline.cancelled_at))
+    .bind(at(order.cancellation_request.as_ref().map(|r| r.requested_at)))
+    .bind(order.cancellation_request.as_ref().map(|r| r.detail.as_str()))
     .execute(conn)
     .await?;
     Ok(())

@@ -74,6 +74,7 @@ pub enum ShipmentStatusView {
     Created,
     Dispatched,
     Delivered,
+    Cancelled,
 }
 
 impl From<ShipmentStatus> for ShipmentStatusView {
@@ -82,6 +83,7 @@ impl From<ShipmentStatus> for ShipmentStatusView {
             ShipmentStatus::Created => Self::Created,
             ShipmentStatus::Dispatched => Self::Dispatched,
             ShipmentStatus::Delivered => Self::Delivered,
+            ShipmentStatus::Cancelled => Self::Cancelled,
         }
     }
 }
@@ -137,6 +139,8 @@ pub struct ShipmentView {
     pub created_at: DateTime<Utc>,
     pub dispatched_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Set once cancelled (before dispatch, because the order's cancellation was requested).
+    pub cancelled_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -162,6 +166,7 @@ impl From<Shipment> for ShipmentView {
             created_at: shipment.created_at.as_datetime(),
             dispatched_at: dispatch.map(|d| d.dispatched_at.as_datetime()),
             delivered_at: shipment.delivered_at.map(|t| t.as_datetime()),
+            cancelled_at: shipment.cancelled_at.map(|t| t.as_datetime()),
             updated_at: shipment.updated_at.as_datetime(),
         }
     }
@@ -225,7 +230,7 @@ async fn get_shipment(
         (status = 200, description = "Dispatched", body = ShipmentView),
         (status = 400, description = "A field is missing, unknown or invalid (named in `field`)", body = ApiError),
         (status = 404, description = "No such shipment", body = ApiError),
-        (status = 409, description = "The shipment is not CREATED (the message names its status)", body = ApiError),
+        (status = 409, description = "The shipment is not CREATED: already dispatched, or cancelled because its order's cancellation was requested (the message names its status)", body = ApiError),
         (status = 413, description = "The body is over 64 KiB", body = ApiError),
         (status = 415, description = "The body is not application/json", body = ApiError),
     )

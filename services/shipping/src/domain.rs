@@ -17,16 +17,24 @@ pub enum ShipmentStatus {
     Dispatched,
     /// Delivered; terminal.
     Delivered,
+    /// Cancelled before dispatch, because its order's cancellation was requested; terminal.
+    Cancelled,
 }
 
 impl ShipmentStatus {
-    pub const ALL: [ShipmentStatus; 3] = [Self::Created, Self::Dispatched, Self::Delivered];
+    pub const ALL: [ShipmentStatus; 4] = [
+        Self::Created,
+        Self::Dispatched,
+        Self::Delivered,
+        Self::Cancelled,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "CREATED",
             Self::Dispatched => "DISPATCHED",
             Self::Delivered => "DELIVERED",
+            Self::Cancelled => "CANCELLED",
         }
     }
 
@@ -65,6 +73,8 @@ impl FromStr for ShipmentStatus {
 pub enum ShipmentAction {
     Dispatch,
     Deliver,
+    /// The order's cancellation was requested (reaction to `OrderCancellationRequested`).
+    Cancel,
 }
 
 impl fmt::Display for ShipmentAction {
@@ -72,6 +82,7 @@ impl fmt::Display for ShipmentAction {
         f.write_str(match self {
             Self::Dispatch => "dispatch",
             Self::Deliver => "deliver",
+            Self::Cancel => "cancel",
         })
     }
 }
@@ -87,6 +98,11 @@ pub const TRANSITIONS: &[(ShipmentStatus, ShipmentAction, ShipmentStatus)] = &[
         ShipmentStatus::Dispatched,
         ShipmentAction::Deliver,
         ShipmentStatus::Delivered,
+    ),
+    (
+        ShipmentStatus::Created,
+        ShipmentAction::Cancel,
+        ShipmentStatus::Cancelled,
     ),
 ];
 
@@ -111,6 +127,7 @@ fn past(action: ShipmentAction) -> &'static str {
     match action {
         ShipmentAction::Dispatch => "dispatched",
         ShipmentAction::Deliver => "delivered",
+        ShipmentAction::Cancel => "cancelled",
     }
 }
 
@@ -247,6 +264,8 @@ pub struct Shipment {
     pub dispatch: Option<Dispatch>,
     /// Set once delivered.
     pub delivered_at: Option<Timestamp>,
+    /// Set once cancelled.
+    pub cancelled_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -258,14 +277,20 @@ mod tests {
     use ShipmentStatus::*;
 
     #[test]
-    fn a_shipment_is_dispatched_then_delivered_and_nothing_else() {
+    fn a_shipment_is_dispatched_then_delivered_or_cancelled_before_and_nothing_else() {
         assert_eq!(Created.apply(Dispatch), Ok(Dispatched));
         assert_eq!(Dispatched.apply(Deliver), Ok(Delivered));
+        assert_eq!(Created.apply(Cancel), Ok(Cancelled));
         for (status, action) in [
             (Created, Deliver),
             (Dispatched, Dispatch),
+            (Dispatched, Cancel),
             (Delivered, Dispatch),
             (Delivered, Deliver),
+            (Delivered, Cancel),
+            (Cancelled, Dispatch),
+            (Cancelled, Deliver),
+            (Cancelled, Cancel),
         ] {
             assert_eq!(
                 status.apply(action),

@@ -2,7 +2,7 @@
 //! 5xx JSON error) and the saga reactions and simulated carrier (which tell permanent refusals from
 //! transient failures: the database and registry causes stay in the error's source chain).
 
-use orderflow_schemas::ShipmentId;
+use orderflow_schemas::{OrderId, ShipmentId};
 use orderflow_service_kit::ApiError;
 
 use crate::domain::TransitionRefused;
@@ -11,6 +11,10 @@ use crate::domain::TransitionRefused;
 pub enum ShippingError {
     #[error("shipment {0} not found")]
     NotFound(ShipmentId),
+    /// An order's cancellation was requested but it has no shipment (permanent: the shipment is
+    /// created from `OrderConfirmed`, which comes before the request on the same partition).
+    #[error("order {0} has no shipment to cancel")]
+    NoShipmentForOrder(OrderId),
     /// The status state machine refuses the action (permanent).
     #[error("shipment {shipment_id}: {refused}")]
     Refused {

@@ -15,7 +15,9 @@ use sqlx::migrate::Migrator;
 
 pub use domain::{Carrier, DispatchDetails, Shipment, ShipmentStatus, TrackingNumber};
 pub use error::ShippingError;
-pub use shipments::{CreateOutcome, create_shipment, deliver, dispatch};
+pub use shipments::{
+    CancelOutcome, CreateOutcome, cancel_for_order, create_shipment, deliver, dispatch,
+};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 

@@ -1,11 +1,19 @@
 //! The shipping steps, as functions on a caller's transaction: `create_shipment` (the saga reaction
-//! to `OrderConfirmed`), and `dispatch` and `deliver` (shared by the HTTP handlers and a simulated
-//! carrier). Each writes its rows and exactly one outbox event, or nothing: a second
+//! to `OrderConfirmed`), `cancel_for_order` (the saga reaction to `OrderCancellationRequested`), and
+//! `dispatch` and `deliver` (shared by the HTTP handlers and a simulated carrier).
+//!
+//! Shipping decides whether a confirmed order can still be cancelled: `cancel_for_order` and
+//! `dispatch` both lock the shipment row, and the state machine lets a CREATED shipment become either
+//! DISPATCHED or CANCELLED, never both. So every shipment ends with exactly one of
+//! `ShipmentDispatched` (the goods left: the order ships, nothing is refunded) and
+//! `ShipmentCancelled` (the order is cancelled, its stock released and its payment refunded). Each writes its rows and exactly one outbox event, or nothing: a second
 //! `create_shipment` for an order finds the first shipment, and a transition the state machine
 //! refuses is an error. The caller commits.
 
-use orderflow_schemas::orders::OrderConfirmed;
-use orderflow_schemas::shipping::{ShipmentCreated, ShipmentDelivered, ShipmentDispatched};
+use orderflow_schemas::orders::{OrderCancellationRequested, OrderConfirmed};
+use orderflow_schemas::shipping::{
+    ShipmentCancelled, ShipmentCreated, ShipmentDelivered, ShipmentDispatched,
+};
 use orderflow_schemas::{EventId, ShipmentId, Timestamp};
 use orderflow_service_kit::{Outbox, TraceContext};
 use sqlx::PgConnection;
@@ -62,6 +70,7 @@ pub async fn create_shipment(
         status: ShipmentStatus::Created,
         dispatch: None,
         delivered_at: None,
+        cancelled_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -90,6 +99,63 @@ pub async fn create_shipment(
         .map_err(ShippingError::outbox)?;
     tracing::info!(shipment_id = %shipment.shipment_id, "shipment created");
     Ok(CreateOutcome::Created(shipment))
+}
+
+/// What `cancel_for_order` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The shipment was CREATED: now CANCELLED, with `ShipmentCancelled`.
+    Cancelled(Shipment),
+    /// It was cancelled before (a repeated request): nothing was written.
+    AlreadyCancelled(Shipment),
+    /// It was dispatched first: nothing was written. Its `ShipmentDispatched`, committed before,
+    /// tells orders that the order ships after all.
+    TooLate(Shipment),
+}
+
+/// Cancel the shipment of an order whose cancellation was requested, if it has not left yet.
+#[tracing::instrument(skip(conn, outbox, request), fields(order_id = %request.order_id))]
+pub async fn cancel_for_order(
+    conn: &mut PgConnection,
+    outbox: &Outbox,
+    trace: &TraceContext,
+    request: &OrderCancellationRequested,
+) -> Result<CancelOutcome, ShippingError> {
+    let mut shipment = store::lock_shipment_for_order(conn, request.order_id)
+        .await?
+        .ok_or(ShippingError::NoShipmentForOrder(request.order_id))?;
+    match shipment.status {
+        ShipmentStatus::Cancelled => return Ok(CancelOutcome::AlreadyCancelled(shipment)),
+        ShipmentStatus::Dispatched | ShipmentStatus::Delivered => {
+            tracing::info!(shipment_id = %shipment.shipment_id, status = %shipment.status, "cancellation requested too late: the shipment has left");
+            return Ok(CancelOutcome::TooLate(shipment));
+        }
+        ShipmentStatus::Created => {}
+    }
+    let shipment_id = shipment.shipment_id;
+    shipment.status = shipment
+        .status
+        .apply(ShipmentAction::Cancel)
+        .map_err(|refused| ShippingError::Refused {
+            shipment_id,
+            refused,
+        })?;
+    let now = Timestamp::now();
+    shipment.updated_at = now;
+    shipment.cancelled_at = Some(now);
+    store::update_progress(conn, &shipment).await?;
+    let event = ShipmentCancelled {
+        event_id: EventId::new_v7(),
+        occurred_at: now,
+        shipment_id: shipment.shipment_id,
+        order_id: shipment.order_id,
+    };
+    outbox
+        .append(conn, &event, trace)
+        .await
+        .map_err(ShippingError::outbox)?;
+    tracing::info!(shipment_id = %shipment.shipment_id, "shipment cancelled");
+    Ok(CancelOutcome::Cancelled(shipment))
 }
 
 /// Lock a shipment and move it through the state machine; the caller sets the rest and writes.

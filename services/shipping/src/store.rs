@@ -12,7 +12,7 @@ use crate::error::ShippingError;
 
 const SHIPMENT_COLUMNS: &str = "shipment_id, order_id, customer_id, recipient, line1, line2, city, \
      region, postal_code, country, status, carrier, tracking_number, created_at, dispatched_at, \
-     delivered_at, updated_at";
+     delivered_at, cancelled_at, updated_at";
 
 #[derive(FromRow)]
 struct ShipmentRow {
@@ -32,6 +32,7 @@ struct ShipmentRow {
     created_at: DateTime<Utc>,
     dispatched_at: Option<DateTime<Utc>>,
     delivered_at: Option<DateTime<Utc>>,
+    cancelled_at: Option<DateTime<Utc>>,
     updated_at: DateTime<Utc>,
 }
 
@@ -83,6 +84,7 @@ impl ShipmentRow {
                 .map_err(|e| corrupt(&format!("status of shipment {id}"), e))?,
             dispatch,
             delivered_at: self.delivered_at.map(Timestamp::from),
+            cancelled_at: self.cancelled_at.map(Timestamp::from),
             created_at: self.created_at.into(),
             updated_at: self.updated_at.into(),
         })
@@ -151,6 +153,15 @@ pub async fn shipment_for_order(
     fetch_one(conn, "order_id", order_id.as_uuid(), false).await
 }
 
+/// The shipment of an order, row-locked (`FOR UPDATE`) for the rest of the transaction: a dispatch
+/// of the same shipment waits for it, and the other way round.
+pub async fn lock_shipment_for_order(
+    conn: &mut PgConnection,
+    order_id: OrderId,
+) -> Result<Option<Shipment>, ShippingError> {
+    fetch_one(conn, "order_id", order_id.as_uuid(), true).await
+}
+
 /// Insert a new (CREATED) shipment and its lines unless its order already has one; `false` when it
 /// had. A concurrent insert for the same order makes this wait for that transaction, then answer `false`.
 pub async fn insert_shipment_if_absent(
@@ -196,7 +207,7 @@ pub async fn insert_shipment_if_absent(
     Ok(true)
 }
 
-/// Write a shipment's status, dispatch details and delivery time as they now are.
+/// Write a shipment's status, dispatch details, delivery and cancellation times as they now are.
 pub async fn update_progress(
     conn: &mut PgConnection,
     shipment: &Shipment,
@@ -205,7 +216,7 @@ pub async fn update_progress(
     sqlx::query(
         "UPDATE shipments
          SET status = $2, carrier = $3, tracking_number = $4, dispatched_at = $5,
-             delivered_at = $6, updated_at = $7
+             delivered_at = $6, updated_at = $7, cancelled_at = $8
          WHERE shipment_id = $1",
     )
     .bind(shipment.shipment_id.as_uuid())
@@ -215,6 +226,7 @@ pub async fn update_progress(
     .bind(dispatch.map(|d| d.dispatched_at.as_datetime()))
     .bind(shipment.delivered_at.map(|t| t.as_datetime()))
     .bind(shipment.updated_at.as_datetime())
+    .bind(shipment.cancelled_at.map(|t| t.as_datetime()))
     .execute(conn)
     .await?;
     Ok(())

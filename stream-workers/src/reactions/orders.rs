@@ -1,5 +1,6 @@
 //! orders-saga: moves orders along the state machine as the other services answer (confirmed on
-//! payment, cancelled on a stock or payment refusal, shipped on dispatch, completed on delivery), and
+//! payment, cancelled on a stock or payment refusal or once shipping cancelled the shipment of an
+//! order whose cancellation was requested, shipped on dispatch, completed on delivery), and
 //! keeps the orders service's replicas of customers and products.
 //!
 //! A customer may cancel while the saga is still running; an answer that arrives for an order already
@@ -16,7 +17,7 @@ use orderflow_schemas::Event;
 use orderflow_schemas::customers::{CustomerDeactivated, CustomerRegistered};
 use orderflow_schemas::inventory::{ProductCreated, StockRejected};
 use orderflow_schemas::payments::{PaymentDeclined, PaymentSucceeded};
-use orderflow_schemas::shipping::{ShipmentDelivered, ShipmentDispatched};
+use orderflow_schemas::shipping::{ShipmentCancelled, ShipmentDelivered, ShipmentDispatched};
 
 pub struct OrdersSaga;
 
@@ -31,6 +32,7 @@ impl Reactions for OrdersSaga {
             PaymentDeclined::NAME,
             ShipmentDispatched::NAME,
             ShipmentDelivered::NAME,
+            ShipmentCancelled::NAME,
         ]
     }
 
@@ -79,6 +81,11 @@ impl Reactions for OrdersSaga {
                 }
                 AnyEvent::Shipping(ShippingEvent::ShipmentDispatched(e)) => {
                     saga_actions::mark_shipped(tx, outbox, trace, e.order_id, &Dispatch::from(e))
+                        .await
+                        .map(drop)
+                }
+                AnyEvent::Shipping(ShippingEvent::ShipmentCancelled(e)) => {
+                    saga_actions::cancel_after_shipment_cancelled(tx, outbox, trace, e.order_id)
                         .await
                         .map(drop)
                 }
