@@ -261,7 +261,7 @@ async fn every_event_registers_under_its_subject_and_round_trips_in_confluent_fr
     let codec = registry.codec();
 
     let registered = registry.expect("register the event schemas", codec.register_all().await);
-    assert_eq!(registered.len(), 22);
+    assert_eq!(registered.len(), 24);
     assert_eq!(registered.len(), event_schemas().count());
     for (entry, reg) in event_schemas().zip(&registered) {
         // TopicRecordNameStrategy: `<topic>-<full record name>`.

@@ -140,7 +140,7 @@ round_trip_tests! {
 #[test]
 fn every_sample_round_trips_through_any_event() {
     let all = samples::all();
-    assert_eq!(all.len(), 22);
+    assert_eq!(all.len(), 24);
     for event in all {
         let bytes = event.to_datum().expect("to_datum");
         let back = AnyEvent::from_datum(event.name(), &bytes).expect("from_datum");

@@ -55,7 +55,8 @@ async fn each_report_equals_sql_over_the_orders_database() {
     let (status, body) = p
         .post(format!("{}/orders/{cancelled}/cancel", p.orders), json!({}))
         .await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 202, "{body}");
+    order_reaches(p, &cancelled, "CANCELLED").await;
     finished.push(cancelled);
 
     // Every order indexed by the sink, with its final status.

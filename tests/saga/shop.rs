@@ -185,6 +185,25 @@ pub async fn shipment(p: &Platform, order_id: &str) -> Value {
     .await
 }
 
+/// The shipment of an order once it has `status`.
+pub async fn shipment_reaches(p: &Platform, order_id: &str, status: &str) -> Value {
+    eventually(
+        &format!("the shipment of {order_id} {status}"),
+        SAGA,
+        || async {
+            let (code, body) = p
+                .get(format!("{}/orders/{order_id}/shipment", p.shipping))
+                .await;
+            if code == 200 && body["status"] == status {
+                Ok(body)
+            } else {
+                Err(format!("{code} {body}"))
+            }
+        },
+    )
+    .await
+}
+
 pub async fn dispatch(p: &Platform, shipment_id: &str) {
     let (status, body) = p
         .post(

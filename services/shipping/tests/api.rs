@@ -4,12 +4,17 @@
 //! answered with a JSON 4xx naming the problem and change nothing.
 
 use axum::http::StatusCode;
-use orderflow_schemas::orders::OrderConfirmed;
-use orderflow_schemas::shipping::{ShipmentCreated, ShipmentDelivered, ShipmentDispatched};
+use orderflow_schemas::orders::{OrderCancellationRequested, OrderConfirmed};
+use orderflow_schemas::shipping::{
+    ShipmentCancelled, ShipmentCreated, ShipmentDelivered, ShipmentDispatched,
+};
 use orderflow_schemas::{CustomerId, EventId, OrderId, samples};
 use orderflow_service_kit::TraceContext;
 use orderflow_service_kit::testing::TestService;
-use orderflow_shipping::{CreateOutcome, Shipment, ShipmentStatus, create_shipment, spec};
+use orderflow_shipping::{
+    CancelOutcome, CreateOutcome, Shipment, ShipmentStatus, ShippingError, cancel_for_order,
+    create_shipment, spec,
+};
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -45,6 +50,32 @@ async fn created(svc: &TestService) -> Shipment {
         CreateOutcome::Created(shipment) => shipment,
         other => panic!("expected a new shipment, got {other:?}"),
     }
+}
+
+/// `cancel_for_order` on its own committed transaction, as the reaction to the order's
+/// `OrderCancellationRequested` would.
+async fn request_cancel(
+    svc: &TestService,
+    shipment: &Shipment,
+) -> Result<CancelOutcome, ShippingError> {
+    let request = OrderCancellationRequested {
+        event_id: EventId::new_v7(),
+        order_id: shipment.order_id,
+        customer_id: shipment.customer_id,
+        ..samples::order_cancellation_requested()
+    };
+    let mut tx = svc.pool().begin().await.unwrap();
+    let outcome = cancel_for_order(
+        &mut tx,
+        &svc.context.outbox,
+        &TraceContext::new_root(),
+        &request,
+    )
+    .await;
+    if outcome.is_ok() {
+        tx.commit().await.unwrap();
+    }
+    outcome
 }
 
 /// status, carrier, tracking number as stored
@@ -497,5 +528,101 @@ async fn health_and_openapi() {
     }
     assert!(paths["/shipments/{shipment_id}/dispatch"]["post"]["requestBody"].is_object());
     assert!(doc["components"]["schemas"]["DispatchRequest"].is_object());
+    svc.finish().await;
+}
+
+#[tokio::test]
+async fn a_cancellation_request_cancels_a_shipment_not_yet_dispatched_once() {
+    let svc = TestService::start(spec()).await;
+    let shipment = created(&svc).await;
+    let before = svc.outbox_rows().await.len();
+    let outcome = request_cancel(&svc, &shipment).await.unwrap();
+    assert!(
+        matches!(outcome, CancelOutcome::Cancelled(_)),
+        "{outcome:?}"
+    );
+    let event: ShipmentCancelled = svc.single_new_event(before).await;
+    assert_eq!(event.shipment_id, shipment.shipment_id);
+    assert_eq!(event.order_id, shipment.order_id);
+    assert_eq!(stored(&svc, &shipment).await.0, "CANCELLED");
+    let (status, body) = svc
+        .get(&format!("/shipments/{}", shipment.shipment_id))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "CANCELLED");
+    assert!(body["cancelled_at"].is_string(), "{body}");
+
+    // A repeated request writes nothing; a dispatch is refused and writes nothing.
+    let counts = svc.counts(TABLES).await;
+    let again = request_cancel(&svc, &shipment).await.unwrap();
+    assert!(
+        matches!(again, CancelOutcome::AlreadyCancelled(_)),
+        "{again:?}"
+    );
+    let (status, body) = svc.post(&dispatch_path(&shipment), dhl()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("CANCELLED"),
+        "{body}"
+    );
+    assert_eq!(svc.counts(TABLES).await, counts);
+    assert_eq!(
+        stored(&svc, &shipment).await,
+        ("CANCELLED".into(), None, None)
+    );
+    svc.finish().await;
+}
+
+#[tokio::test]
+async fn a_cancellation_request_after_dispatch_changes_nothing() {
+    let svc = TestService::start(spec()).await;
+    let shipment = created(&svc).await;
+    let (status, body) = svc.post(&dispatch_path(&shipment), dhl()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let counts = svc.counts(TABLES).await;
+    let outcome = request_cancel(&svc, &shipment).await.unwrap();
+    assert!(matches!(outcome, CancelOutcome::TooLate(_)), "{outcome:?}");
+    assert_eq!(svc.counts(TABLES).await, counts);
+    assert_eq!(stored(&svc, &shipment).await.0, "DISPATCHED");
+
+    // An order without a shipment is a refusal (dead-lettered by the reaction), not a no-op.
+    let orphan = Shipment {
+        order_id: OrderId::new_v7(),
+        ..shipment
+    };
+    let error = request_cancel(&svc, &orphan).await.unwrap_err();
+    assert!(
+        matches!(error, ShippingError::NoShipmentForOrder(_)),
+        "{error}"
+    );
+    assert_eq!(svc.counts(TABLES).await, counts);
+    svc.finish().await;
+}
+
+#[tokio::test]
+async fn a_cancellation_racing_a_dispatch_ends_with_exactly_one_of_them() {
+    let svc = TestService::start(spec()).await;
+    for _ in 0..20 {
+        let shipment = created(&svc).await;
+        let before = svc.outbox_rows().await.len();
+        let path = dispatch_path(&shipment);
+        let (cancel, dispatch) =
+            tokio::join!(request_cancel(&svc, &shipment), svc.post(&path, dhl()));
+        let cancel = cancel.unwrap();
+        let rows = svc.outbox_rows().await;
+        let new = &rows[before..];
+        assert_eq!(new.len(), 1, "exactly one event: {cancel:?} {dispatch:?}");
+        match cancel {
+            CancelOutcome::Cancelled(_) => {
+                assert_eq!(dispatch.0, StatusCode::CONFLICT, "{dispatch:?}");
+                assert_eq!(stored(&svc, &shipment).await.0, "CANCELLED");
+            }
+            CancelOutcome::TooLate(_) => {
+                assert_eq!(dispatch.0, StatusCode::OK, "{dispatch:?}");
+                assert_eq!(stored(&svc, &shipment).await.0, "DISPATCHED");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
     svc.finish().await;
 }

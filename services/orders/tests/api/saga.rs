@@ -5,7 +5,8 @@
 use orderflow_orders::saga_actions;
 use orderflow_orders::{Dispatch, Order, OrderError, SagaCancellation, store};
 use orderflow_schemas::orders::{
-    CancellationReason, OrderCancelled, OrderCompleted, OrderConfirmed, OrderShipped, OrderStatus,
+    CancellationReason, OrderCancellationRequested, OrderCancelled, OrderCompleted, OrderConfirmed,
+    OrderShipped, OrderStatus,
 };
 use orderflow_schemas::{Currency, OrderId, PaymentId, ShipmentId, Timestamp};
 use orderflow_service_kit::TraceContext;
@@ -157,12 +158,14 @@ async fn confirm_ship_complete_each_write_one_event() {
     assert_eq!(t.completed_at, Some(event.occurred_at));
     assert_eq!(t.cancelled_at, None);
 
-    // The customer can no longer cancel.
+    // The customer can no longer cancel: the goods have left, and the answer says with whom.
     let before = svc.counts(TABLES).await;
-    assert_error(
-        &post_empty(&svc, &format!("/orders/{order_id}/cancel")).await,
-        axum::http::StatusCode::CONFLICT,
-        "status",
+    let answer = post_empty(&svc, &format!("/orders/{order_id}/cancel")).await;
+    let message = assert_error(&answer, axum::http::StatusCode::CONFLICT, "status");
+    assert_eq!(answer.1["error"], "already_dispatched", "{}", answer.1);
+    assert!(
+        message.contains("DHL") && message.contains("JJD0099887766554433"),
+        "{message}"
     );
     assert_eq!(svc.counts(TABLES).await, before);
     svc.finish().await;
@@ -199,15 +202,53 @@ async fn stock_rejected_and_payment_declined_cancel_a_placed_order() {
 }
 
 #[tokio::test]
-async fn a_confirmed_order_cancelled_by_its_customer_carries_its_payment() {
+async fn a_confirmed_order_is_cancelled_once_shipping_cancelled_its_shipment() {
     let svc = start().await;
     let order_id = placed_order(&svc).await;
     let payment_id = PaymentId::new_v7();
     confirm(&svc, order_id, payment_id).await.unwrap();
+
+    // The customer's cancel is a request: the order stays CONFIRMED until shipping answers.
     let before = svc.outbox_rows().await.len();
+    let (status, body) = svc
+        .post(
+            &format!("/orders/{order_id}/cancel"),
+            serde_json::json!({"reason_detail": "wrong size"}),
+        )
+        .await;
+    assert_eq!(status, axum::http::StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], "CONFIRMED", "{body}");
+    assert_eq!(body["cancellation_request"]["outcome"], "PENDING", "{body}");
+    assert_eq!(
+        body["cancellation_request"]["detail"], "wrong size",
+        "{body}"
+    );
+    let request: OrderCancellationRequested = svc.single_new_event(before).await;
+    assert_eq!(request.order_id, order_id);
+    assert_eq!(request.detail, "wrong size");
+    assert_eq!(stored_status(&svc, order_id).await, "CONFIRMED");
+
+    // Asking again while pending writes nothing.
+    let before_counts = svc.counts(TABLES).await;
     let (status, body) = post_empty(&svc, &format!("/orders/{order_id}/cancel")).await;
-    assert_eq!(status, axum::http::StatusCode::OK, "{body}");
+    assert_eq!(status, axum::http::StatusCode::ACCEPTED, "{body}");
+    assert_eq!(svc.counts(TABLES).await, before_counts);
+
+    // Shipping cancelled the shipment: the order is cancelled, from CONFIRMED, with its payment.
+    let before = svc.outbox_rows().await.len();
+    let mut tx = svc.pool().begin().await.unwrap();
+    saga_actions::cancel_after_shipment_cancelled(
+        &mut tx,
+        &svc.context.outbox,
+        &TraceContext::new_root(),
+        order_id,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
     let event: OrderCancelled = svc.single_new_event(before).await;
+    assert_eq!(event.reason, CancellationReason::CustomerRequest);
+    assert_eq!(event.detail, "wrong size");
     assert_eq!(event.cancelled_from, OrderStatus::Confirmed);
     assert_eq!(
         event.order.payment_id,
@@ -215,6 +256,12 @@ async fn a_confirmed_order_cancelled_by_its_customer_carries_its_payment() {
         "payments refunds it"
     );
     assert!(event.order.timeline.confirmed_at.is_some());
+    let (_, body) = svc.get(&format!("/orders/{order_id}")).await;
+    assert_eq!(body["status"], "CANCELLED", "{body}");
+    assert_eq!(
+        body["cancellation_request"]["outcome"], "CANCELLED",
+        "{body}"
+    );
     svc.finish().await;
 }
 
