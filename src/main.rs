@@ -61,6 +61,9 @@ enum Command {
     /// Dead letters of a consumer: list them, or put them back on their original topic.
     #[command(subcommand)]
     Dlq(Dlq),
+    /// Orders as an operator sees them: those stuck past a saga deadline.
+    #[command(subcommand)]
+    Orders(Orders),
     /// Run the analytics sink: finished orders into Elasticsearch, every event into the S3 archive.
     Sink,
     /// Serve the reporting endpoints over Elasticsearch (ORDERFLOW_REPORTS_HTTP).
@@ -115,6 +118,23 @@ enum Service {
     Payments,
     Shipping,
     Customers,
+}
+
+#[derive(Subcommand)]
+enum Orders {
+    /// Every order past its saga deadline: state, since when, which event it waits for
+    /// (deadlines from ORDERFLOW_ORDERS_DEADLINE_*_SECONDS; PLACED ones are cancelled by the worker).
+    Stuck {
+        /// The orders database (default: the stack's `orders`).
+        #[arg(long, default_value = "orders")]
+        database: String,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// At most this many orders, oldest first.
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -268,6 +288,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_rate: max_rate.max(1.0),
             bisections,
         }))?,
+        Command::Orders(Orders::Stuck {
+            database,
+            json,
+            limit,
+        }) => runtime()?.block_on(orders_stuck(&database, json, limit))?,
         Command::Dlq(command) => {
             let config = StackConfig::from_env()?;
             match command {
@@ -280,6 +305,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+async fn orders_stuck(database: &str, json: bool, limit: i64) -> anyhow::Result<()> {
+    let config = StackConfig::from_env()?;
+    let deadlines = orderflow_orders::deadlines::Deadlines::from_env()?;
+    let pool = orderflow_service_kit::database::connect_and_migrate(
+        &config.postgres,
+        database,
+        &orderflow_orders::MIGRATOR,
+    )
+    .await?;
+    let overdue =
+        orderflow_orders::deadlines::overdue(&pool, &deadlines, chrono::Utc::now(), limit).await?;
+    if json {
+        for order in &overdue {
+            println!("{}", serde_json::to_string(order)?);
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<36} {:<9} {:<20} {:<20} WAITING FOR",
+        "ORDER", "STATUS", "SINCE", "DEADLINE"
+    );
+    for o in &overdue {
+        println!(
+            "{:<36} {:<9} {:<20} {:<20} {}",
+            o.order_id,
+            o.status,
+            o.since.format("%Y-%m-%d %H:%M:%S"),
+            o.deadline.format("%Y-%m-%d %H:%M:%S"),
+            o.waiting_for
+        );
+    }
+    println!("{} order(s) past their deadline", overdue.len());
     Ok(())
 }
 

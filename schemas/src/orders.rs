@@ -60,6 +60,8 @@ pub enum CancellationReason {
     CustomerRequest,
     /// The customer's account was deactivated while the order was open.
     CustomerDeactivated,
+    /// The saga did not confirm the order within its deadline.
+    Timeout,
     /// Anything else (see the detail text); also what an unknown newer reason reads as.
     Other,
 }

@@ -151,6 +151,7 @@ pub async fn run(names: &[String], listen: Option<SocketAddr>) -> anyhow::Result
 
     let metrics = health::install_metrics()?;
     let settings = Settings::from_env()?;
+    let sweep = crate::deadlines::Sweep::from_env()?;
     let mut workers = Vec::new();
     for spec in chosen {
         let name = spec.name;
@@ -178,6 +179,18 @@ pub async fn run(names: &[String], listen: Option<SocketAddr>) -> anyhow::Result
             tracing::error!(%error, "health endpoint stopped");
         }
     });
+
+    // The deadline sweep runs beside orders-saga, on its database.
+    let _sweep = match workers.iter().find(|w| w.name() == "orders-saga") {
+        Some(orders) => Some(orderflow_consumer::AbortOnDrop(tokio::spawn(
+            crate::deadlines::run(
+                sweep,
+                orders.pool.clone(),
+                Outbox::new(&stack.registry_url)?,
+            ),
+        ))),
+        None => None,
+    };
 
     let (stop, stopped) = watch::channel(false);
     let mut running = Vec::new();

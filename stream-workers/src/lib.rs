@@ -8,6 +8,7 @@
 //! consuming service.
 
 pub mod consumers;
+pub mod deadlines;
 pub mod reactions;
 
 pub use consumers::{ConsumerSpec, Worker};

@@ -41,7 +41,7 @@ pub struct OrderDocument {
     /// When the order finished: `completed_at` or `cancelled_at`. Every report dates an order by it.
     pub closed_at: DateTime<Utc>,
     /// For a cancelled order: `OUT_OF_STOCK`, `PAYMENT_DECLINED`, `CUSTOMER_REQUEST`,
-    /// `CUSTOMER_DEACTIVATED` or `OTHER`.
+    /// `CUSTOMER_DEACTIVATED`, `TIMEOUT` or `OTHER`.
     pub cancellation_reason: Option<String>,
     pub cancellation_detail: Option<String>,
     /// For a cancelled order: the status it was cancelled from.

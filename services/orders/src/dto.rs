@@ -155,7 +155,7 @@ impl From<&orderflow_schemas::orders::OrderTimeline> for TimelineBody {
 /// Why and from where a cancelled order was cancelled.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CancellationBody {
-    /// OUT_OF_STOCK, PAYMENT_DECLINED, CUSTOMER_REQUEST, CUSTOMER_DEACTIVATED or OTHER.
+    /// OUT_OF_STOCK, PAYMENT_DECLINED, CUSTOMER_REQUEST, CUSTOMER_DEACTIVATED, TIMEOUT or OTHER.
     pub reason: String,
     /// Free text; may be empty.
     pub detail: String,

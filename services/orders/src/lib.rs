@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod customer_actions;
+pub mod deadlines;
 pub mod dto;
 pub mod error;
 pub mod events;

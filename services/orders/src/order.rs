@@ -162,6 +162,8 @@ pub enum SagaCancellation {
     OutOfStock { detail: String },
     /// The gateway refused the charge (`PaymentDeclined`); the detail is the gateway's message.
     PaymentDeclined { detail: String },
+    /// Not confirmed within the PLACED deadline (`deadlines`); the detail says how long it waited.
+    Timeout { detail: String },
 }
 
 impl SagaCancellation {
@@ -169,13 +171,15 @@ impl SagaCancellation {
         match self {
             SagaCancellation::OutOfStock { .. } => CancellationReason::OutOfStock,
             SagaCancellation::PaymentDeclined { .. } => CancellationReason::PaymentDeclined,
+            SagaCancellation::Timeout { .. } => CancellationReason::Timeout,
         }
     }
 
     pub fn detail(&self) -> &str {
         match self {
             SagaCancellation::OutOfStock { detail }
-            | SagaCancellation::PaymentDeclined { detail } => detail,
+            | SagaCancellation::PaymentDeclined { detail }
+            | SagaCancellation::Timeout { detail } => detail,
         }
     }
 }

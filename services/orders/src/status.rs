@@ -116,6 +116,7 @@ pub fn reason_name(reason: CancellationReason) -> &'static str {
         CancellationReason::PaymentDeclined => "PAYMENT_DECLINED",
         CancellationReason::CustomerRequest => "CUSTOMER_REQUEST",
         CancellationReason::CustomerDeactivated => "CUSTOMER_DEACTIVATED",
+        CancellationReason::Timeout => "TIMEOUT",
         CancellationReason::Other => "OTHER",
     }
 }
@@ -127,6 +128,7 @@ pub fn parse_reason(name: &str) -> Option<CancellationReason> {
         CancellationReason::PaymentDeclined,
         CancellationReason::CustomerRequest,
         CancellationReason::CustomerDeactivated,
+        CancellationReason::Timeout,
         CancellationReason::Other,
     ]
     .into_iter()

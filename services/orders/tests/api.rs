@@ -22,3 +22,6 @@ mod saga;
 
 #[path = "api/replicas.rs"]
 mod replicas;
+
+#[path = "api/deadlines.rs"]
+mod deadlines;
