@@ -49,10 +49,11 @@ impl Worker {
         settings: Settings,
         spec: ConsumerSpec,
     ) -> anyhow::Result<Self> {
-        let pool = orderflow_service_kit::database::connect_and_migrate(
+        let pool = orderflow_service_kit::database::connect_and_migrate_bounded(
             &stack.postgres,
             spec.database,
             spec.migrations,
+            Some(statement_timeout()?),
         )
         .await?;
         orderflow_consumer::inbox::spawn_janitor(
@@ -86,6 +87,19 @@ impl Worker {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         self.runtime.run(shutdown).await
     }
+}
+
+pub const STATEMENT_TIMEOUT_KEY: &str = "ORDERFLOW_WORKER_STATEMENT_TIMEOUT_MS";
+
+/// How long one statement of a reaction may run (a lock wait included) before PostgreSQL cancels
+/// it and the runtime retries the batch: `ORDERFLOW_WORKER_STATEMENT_TIMEOUT_MS`, default 30000.
+fn statement_timeout() -> anyhow::Result<std::time::Duration> {
+    let ms: u64 = orderflow_platform::config::setting_or(STATEMENT_TIMEOUT_KEY, 30_000)?;
+    anyhow::ensure!(
+        ms > 0,
+        "configuration key {STATEMENT_TIMEOUT_KEY} must be at least 1 ms"
+    );
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 /// The saga's consumers. The payments gateway's rules come from the environment.

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod deadlines;
 mod delivery;
 mod flows;
 mod reports;

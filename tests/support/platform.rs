@@ -204,8 +204,16 @@ fn spawn_worker_owner(
     commands
 }
 
+/// The workers of the tests: a short statement timeout, so that a test holding a row lock makes
+/// reactions time out and retry (`tests/saga/deadlines.rs`), and a deadline sweep every second.
 fn spawn_workers(listen: std::net::SocketAddr) -> Child {
-    spawn_orderflow(&["worker", "--listen", &listen.to_string()], &[])
+    spawn_orderflow(
+        &["worker", "--listen", &listen.to_string()],
+        &[
+            ("ORDERFLOW_WORKER_STATEMENT_TIMEOUT_MS", "1000".into()),
+            ("ORDERFLOW_ORDERS_DEADLINE_SWEEP_SECONDS", "1".into()),
+        ],
+    )
 }
 
 /// Start `orderflow <args>` with its output in the e2e log; it dies with the thread that started it.

@@ -44,10 +44,26 @@ pub async fn connect_and_migrate(
     database: &str,
     service: &Migrator,
 ) -> anyhow::Result<PgPool> {
+    connect_and_migrate_bounded(config, database, service, None).await
+}
+
+/// [`connect_and_migrate`], with every statement of the pool's sessions cancelled by PostgreSQL
+/// after `statement_timeout` (SQLSTATE 57014, which the consumer runtime retries): a reaction that
+/// waits on a row lock held elsewhere gives up and tries again instead of hanging.
+pub async fn connect_and_migrate_bounded(
+    config: &PostgresConfig,
+    database: &str,
+    service: &Migrator,
+    statement_timeout: Option<Duration>,
+) -> anyhow::Result<PgPool> {
+    let mut options = options(config, database);
+    if let Some(timeout) = statement_timeout {
+        options = options.options([("statement_timeout", timeout.as_millis().to_string())]);
+    }
     let pool = PgPoolOptions::new()
         .max_connections(10)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options(config, database))
+        .connect_with(options)
         .await
         .with_context(|| {
             format!(
