@@ -97,6 +97,9 @@ async fn the_registry_down_while_the_workers_decode_is_waited_out() {
     workers_ready(p).await;
     let customer = register_customer(p).await;
     let sku = create_product(p, 990, 5).await;
+    // A first order through the saga: the orders service knows the customer and the product.
+    let first = place_order(p, &customer, &[(&sku, 1)]).await;
+    order_reaches(p, &first, "CONFIRMED").await;
     // Fresh workers know no schema yet: with the workers stopped, an order is placed (its events
     // wait in Kafka), then the registry stops and the workers start.
     p.kill_workers();
@@ -109,7 +112,7 @@ async fn the_registry_down_while_the_workers_decode_is_waited_out() {
     assert_eq!(order(p, &order_id).await["status"], "PLACED");
     drop(back);
     order_reaches(p, &order_id, "CONFIRMED").await;
-    stock_reaches(p, &sku, 5, 1).await;
+    stock_reaches(p, &sku, 5, 2).await;
     let payment = payment_reaches(p, &order_id, "SUCCEEDED").await;
     assert_eq!(payment["amount"]["amount_minor"], 990);
 }
