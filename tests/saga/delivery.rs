@@ -81,6 +81,30 @@ async fn the_same_event_delivered_twice_has_one_effect() {
     let event_id: uuid::Uuid = row.get("id");
     let payload: Vec<u8> = row.get("payload");
     let event_id = event_id.to_string();
+    // Every reaction here is idempotent by itself too (a stock decision per order, a payment per
+    // order), so the effects alone would not show a missing inbox: the inbox's own verdict is
+    // counted as well.
+    let duplicates = |body: String| -> f64 {
+        body.lines()
+            .filter(|l| {
+                l.starts_with("orderflow_events_total{")
+                    && l.contains("consumer=\"inventory-saga\"")
+                    && l.contains("outcome=\"duplicate\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let metrics = format!("{}/metrics", p.workers_url);
+    let duplicates_before = duplicates(
+        p.http
+            .get(&metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
     let headers = OwnedHeaders::new()
         .insert(Header {
             key: "id",
@@ -143,6 +167,20 @@ async fn the_same_event_delivered_twice_has_one_effect() {
             .await
             .unwrap();
     assert_eq!(payments, 1);
+    let duplicates_after = duplicates(
+        p.http
+            .get(&metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        duplicates_after > duplicates_before,
+        "inventory-saga's inbox recognised the redelivery ({duplicates_before} -> {duplicates_after})"
+    );
 }
 
 #[tokio::test]
