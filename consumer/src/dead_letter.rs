@@ -285,8 +285,8 @@ pub async fn redrive(
             heads.entry(row.record_key.as_str()).or_insert(row);
         }
         for head in heads.into_values() {
-            let wanted = head.state == parking::DEAD_LETTERED
-                || (again && head.state == parking::REDRIVEN);
+            let wanted =
+                head.state == parking::DEAD_LETTERED || (again && head.state == parking::REDRIVEN);
             if !wanted {
                 continue;
             }

@@ -34,9 +34,7 @@ pub mod runtime;
 pub mod settings;
 pub mod tracker;
 
-pub use handler::{
-    Applied, Batch, BatchError, BatchFuture, Handler, Interest, ParkFuture, Record,
-};
+pub use handler::{Applied, Batch, BatchError, BatchFuture, Handler, Interest, ParkFuture, Record};
 pub use reactions::{Effects, ReactionError, ReactionFuture, Reactions, Transactional};
 pub use runtime::{AbortOnDrop, KafkaConsumer, Runtime, Spec};
 pub use settings::Settings;

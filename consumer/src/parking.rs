@@ -143,7 +143,8 @@ pub async fn store(
     state: &str,
     dead: Option<(Reason, &str)>,
 ) -> sqlx::Result<bool> {
-    let (keys, values): (Vec<String>, Vec<Option<Vec<u8>>>) = record.headers.iter().cloned().unzip();
+    let (keys, values): (Vec<String>, Vec<Option<Vec<u8>>>) =
+        record.headers.iter().cloned().unzip();
     let on_conflict = if state == DEAD_LETTERED {
         "DO UPDATE SET state = excluded.state, reason = excluded.reason, error = excluded.error,
          topic = excluded.topic, kafka_partition = excluded.kafka_partition,

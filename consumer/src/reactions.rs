@@ -166,7 +166,10 @@ impl<R: Reactions> Transactional<R> {
             partition: record.partition,
             offset: record.offset,
         };
-        if !inbox::record(&mut *tx, &delivery).await.map_err(transient)? {
+        if !inbox::record(&mut *tx, &delivery)
+            .await
+            .map_err(transient)?
+        {
             tracing::info!(event_id = %delivery.event_id, event_type = delivery.event_type, "already applied; skipped");
             return Ok(One::Duplicate);
         }
@@ -256,29 +259,24 @@ impl<R: Reactions> Transactional<R> {
                 tracing::info!(consumer = batch.consumer, key, %event_id, "redriven dead letter applied; draining its key");
                 let drained = self.drain(&mut tx, batch.consumer, key, &decoder).await?;
                 applied.drained += drained.applied;
-                applied
-                    .drained_dead_letters
-                    .extend(drained.dead_letter.into_iter());
+                applied.drained_dead_letters.extend(drained.dead_letter);
                 *rows = drained.left;
             } else if head.event_id == event_id && head.state == parking::DEAD_LETTERED {
                 // The dead letter delivered again (its offset was not committed): its copy may not
                 // have reached the dead-letter topic, so it is dead-lettered again.
-                let reason = head.reason.as_deref().map_or(Reason::Refused, Reason::parse);
+                let reason = head
+                    .reason
+                    .as_deref()
+                    .map_or(Reason::Refused, Reason::parse);
                 let error = head.error.clone().unwrap_or_default();
                 applied.dead_letters.push((index, reason, error));
             } else if rows.iter().any(|r| r.event_id == event_id) {
                 applied.duplicates += 1;
             } else {
-                let stored = parking::store(
-                    &mut *tx,
-                    batch.consumer,
-                    key,
-                    record,
-                    parking::PARKED,
-                    None,
-                )
-                .await
-                .map_err(transient)?;
+                let stored =
+                    parking::store(&mut *tx, batch.consumer, key, record, parking::PARKED, None)
+                        .await
+                        .map_err(transient)?;
                 if stored {
                     tracing::info!(consumer = batch.consumer, key, %event_id, event_type = event.name(), "parked behind its key's dead letter");
                     applied.parked += 1;

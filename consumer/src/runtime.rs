@@ -600,8 +600,14 @@ async fn process(
                 wanted.push(record);
             }
             Err(error) => {
-                apply_and_dead_letter(shared, tp, &std::mem::take(&mut wanted), cancel, &mut counts)
-                    .await?;
+                apply_and_dead_letter(
+                    shared,
+                    tp,
+                    &std::mem::take(&mut wanted),
+                    cancel,
+                    &mut counts,
+                )
+                .await?;
                 send_dead_letter(shared, &record, Reason::Undecodable, &error, cancel).await?;
                 counts.dead_lettered += 1;
             }
@@ -823,14 +829,7 @@ async fn send_dead_letter(
         .dead_lettered(shared.name, record, reason, error)
         .await
     {
-        wait_out(
-            shared.name,
-            "park",
-            &format!("{e:#}"),
-            &mut backoff,
-            cancel,
-        )
-        .await?;
+        wait_out(shared.name, "park", &format!("{e:#}"), &mut backoff, cancel).await?;
     }
     let mut backoff = shared.backoff();
     while let Err(e) = dead_letter::send(&shared.producer, shared.name, record, reason, error).await

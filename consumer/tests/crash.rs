@@ -179,11 +179,14 @@ async fn a_sigkill_between_parking_and_the_dead_letter_copy_loses_neither() {
 
     // 1. Killed after A's dead letter parked A (committed), before its copy was produced.
     let child = spawn_child_refusing(&f, "after_park", refused);
-    wait_for("the child to have parked A behind its dead letter", || async {
-        f.count("SELECT count(*) FROM reached WHERE moment = 'after_park'")
-            .await
-            > 0
-    })
+    wait_for(
+        "the child to have parked A behind its dead letter",
+        || async {
+            f.count("SELECT count(*) FROM reached WHERE moment = 'after_park'")
+                .await
+                > 0
+        },
+    )
     .await;
     kill(child);
     assert_eq!(parked().await, ["DEAD_LETTERED"]);

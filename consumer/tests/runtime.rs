@@ -130,7 +130,10 @@ async fn duplicates_poison_refusals_and_transient_failures() {
         .await
         .unwrap();
     assert_eq!(redriven.produced, 2, "{redriven:?}");
-    assert_eq!(redriven.skipped, 2, "the topic's copies are those of the heads");
+    assert_eq!(
+        redriven.skipped, 2,
+        "the topic's copies are those of the heads"
+    );
     assert_eq!(
         dead_letter::redrive(&f.stack.kafka_bootstrap, f.name, Some(&f.db.pool), false)
             .await

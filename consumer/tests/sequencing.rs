@@ -57,9 +57,7 @@ async fn a_dead_letter_parks_its_key_until_redriven_while_other_keys_go_on() {
         f.produce_placed(&placed(b, CustomerId::new_v7(), seq), None)
             .await;
     }
-    let running = f
-        .start(reactions.clone(), None, Settings::default())
-        .await;
+    let running = f.start(reactions.clone(), None, Settings::default()).await;
     wait_for("B applied and A's later events parked", || async {
         effects_of(&f, b).await.len() == 3 && parked_states(&f, a).await.len() == 3
     })
@@ -104,7 +102,10 @@ async fn a_dead_letter_parks_its_key_until_redriven_while_other_keys_go_on() {
     })
     .await;
     assert_eq!(effects_of(&f, a).await, vec![0, 1, 2, 3]);
-    assert!(parked_states(&f, a).await.is_empty(), "A is no longer parked");
+    assert!(
+        parked_states(&f, a).await.is_empty(),
+        "A is no longer parked"
+    );
     assert_eq!(
         f.count("SELECT count(*) FROM violations").await,
         0,
@@ -137,9 +138,7 @@ async fn discard_drops_the_dead_letter_and_applies_what_was_parked_behind_it() {
     for event in [&first, &second, &third, &fourth] {
         f.produce_placed(event, None).await;
     }
-    let running = f
-        .start(reactions.clone(), None, Settings::default())
-        .await;
+    let running = f.start(reactions.clone(), None, Settings::default()).await;
     wait_for("A parked behind its first event", || async {
         parked_states(&f, a).await.len() == 4
     })
@@ -175,9 +174,10 @@ async fn discard_drops_the_dead_letter_and_applies_what_was_parked_behind_it() {
     assert_eq!(discarded.new_dead_letter, Some(third.event_id.as_uuid()));
     assert_eq!(effects_of(&f, a).await, vec![1]);
     assert_eq!(parked_states(&f, a).await, ["DEAD_LETTERED", "PARKED"]);
-    wait_for("the new dead letter's copy on the dead-letter topic", || async {
-        f.dead_letters().await.len() == 2
-    })
+    wait_for(
+        "the new dead letter's copy on the dead-letter topic",
+        || async { f.dead_letters().await.len() == 2 },
+    )
     .await;
 
     // A stray copy of the discarded event is a no-op (the inbox has it), even though its customer
@@ -240,7 +240,12 @@ fn java_partition(key: &[u8], partitions: i32) -> i32 {
 }
 
 /// Every record of `topic` (its partitions 0..n), read from the start up to the end.
-fn read_all(bootstrap: &str, topic: &str, partitions: i32, cap: i64) -> Vec<rdkafka::message::OwnedMessage> {
+fn read_all(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    cap: i64,
+) -> Vec<rdkafka::message::OwnedMessage> {
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "sequencing-test-reader")
@@ -307,7 +312,13 @@ async fn a_redriven_record_lands_on_its_original_partition_with_its_headers() {
                 .headers()
                 .map(|h| {
                     h.iter()
-                        .map(|h| format!("{}={}", h.key, String::from_utf8_lossy(h.value.unwrap_or_default())))
+                        .map(|h| {
+                            format!(
+                                "{}={}",
+                                h.key,
+                                String::from_utf8_lossy(h.value.unwrap_or_default())
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -411,13 +422,21 @@ async fn a_redriven_record_lands_on_its_original_partition_with_its_headers() {
             .iter()
             .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
             .collect();
-        let original: Vec<&(String, Option<Vec<u8>>)> =
-            headers.iter().filter(|(k, _)| !k.starts_with("dlq.")).collect();
+        let original: Vec<&(String, Option<Vec<u8>>)> = headers
+            .iter()
+            .filter(|(k, _)| !k.starts_with("dlq."))
+            .collect();
         assert_eq!(
             original,
             vec![
-                &("id".to_string(), Some(event.event_id.to_string().into_bytes())),
-                &("event_type".to_string(), Some(OrderPlaced::NAME.as_bytes().to_vec())),
+                &(
+                    "id".to_string(),
+                    Some(event.event_id.to_string().into_bytes())
+                ),
+                &(
+                    "event_type".to_string(),
+                    Some(OrderPlaced::NAME.as_bytes().to_vec())
+                ),
                 &(
                     "traceparent".to_string(),
                     Some(b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_vec())
