@@ -21,13 +21,27 @@ fn saga_consumer(name: &str) -> anyhow::Result<Option<ConsumerSpec>> {
     Ok(saga(gateway).into_iter().find(|c| c.name == name))
 }
 
+/// The consumer's database, as it is: migrating it is its worker's business (a newer schema than
+/// the worker's would stop that worker from starting).
 async fn database_of(stack: &StackConfig, spec: &ConsumerSpec) -> anyhow::Result<PgPool> {
-    orderflow_service_kit::database::connect_and_migrate(
-        &stack.postgres,
+    let pool = PgPool::connect(&stack.postgres.url(spec.database))
+        .await
+        .with_context(|| {
+            format!(
+                "connecting to database {} of {} at {}:{}",
+                spec.database, spec.name, stack.postgres.host, stack.postgres.port
+            )
+        })?;
+    let sequenced: bool = sqlx::query_scalar("SELECT to_regclass('parked_events') IS NOT NULL")
+        .fetch_one(&pool)
+        .await?;
+    anyhow::ensure!(
+        sequenced,
+        "database {} has no parked_events table: start the {} worker of this version once (its migrations create it)",
         spec.database,
-        spec.migrations,
-    )
-    .await
+        spec.name
+    );
+    Ok(pool)
 }
 
 /// One line per dead letter on the topic: where it came from, why, and whether it was redriven.
