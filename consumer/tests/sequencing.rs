@@ -458,3 +458,56 @@ async fn a_redriven_record_lands_on_its_original_partition_with_its_headers() {
     );
     f.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_record_parks_its_key_in_its_place() {
+    let f = Fixture::new(1).await;
+    let reactions = Arc::new(Recorder::new());
+    reactions.stuck.store(false, Ordering::SeqCst);
+    let (k, l) = (OrderId::new_v7(), OrderId::new_v7());
+    // In one batch: an event of K applied, K's undecodable record, K's next event (parked behind
+    // it), and L's event (applied).
+    let before = placed(k, CustomerId::new_v7(), 0);
+    let after = placed(k, CustomerId::new_v7(), 1);
+    f.produce_placed(&before, None).await;
+    f.produce(
+        &k.to_string(),
+        b"\x00\x00\x00\x00\x07garbage",
+        Some(OrderPlaced::NAME),
+        None,
+    )
+    .await;
+    f.produce_placed(&after, None).await;
+    f.produce_placed(&placed(l, CustomerId::new_v7(), 0), None)
+        .await;
+    let running = f.start(reactions.clone(), None, Settings::default()).await;
+    f.wait_until_consumed(1).await;
+    assert_eq!(
+        effects_of(&f, k).await,
+        vec![0],
+        "the event before it applied"
+    );
+    assert_eq!(effects_of(&f, l).await, vec![0]);
+    assert_eq!(parked_states(&f, k).await, ["DEAD_LETTERED", "PARKED"]);
+    let letters = f.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].header(dead_letter::REASON), "undecodable");
+    let head = letters[0]
+        .event_id()
+        .expect("the dead letter names its event id");
+
+    // Undecodable for good: discarded, and K's next event follows.
+    let codec = EventCodec::new(&f.stack.registry_url).unwrap();
+    let producer = dead_letter::redrive_producer(&f.stack.kafka_bootstrap).unwrap();
+    let discarded = f
+        .handler(reactions.clone())
+        .discard(f.name, head, &codec, &producer)
+        .await
+        .unwrap();
+    assert_eq!(discarded.drained, 1);
+    assert_eq!(effects_of(&f, k).await, vec![0, 1]);
+    assert!(parked_states(&f, k).await.is_empty());
+    running.stop().await;
+    assert_eq!(f.count("SELECT count(*) FROM violations").await, 0);
+    f.cleanup().await;
+}
