@@ -4,13 +4,13 @@
 mod bench;
 mod cdc;
 mod demo;
+mod dlq;
 mod topics;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use orderflow_consumer::dead_letter;
 use orderflow_platform::{StackConfig, telemetry};
 
 #[derive(Parser)]
@@ -58,7 +58,7 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
-    /// Dead letters of a consumer: list them, or put them back on their original topic.
+    /// Dead letters of a consumer: list them, the keys parked behind them, redrive or discard them.
     #[command(subcommand)]
     Dlq(Dlq),
     /// Orders as an operator sees them: those stuck past a saga deadline.
@@ -139,11 +139,27 @@ enum Orders {
 
 #[derive(Subcommand)]
 enum Dlq {
-    /// One line per dead letter: where it came from, why, and whether it was redriven.
+    /// One line per dead letter on <consumer>.dlq: where it came from, why, whether it was redriven.
     List { consumer: String },
-    /// Produce every dead letter not yet redriven back onto its original topic (the inbox of each
-    /// consumer that applied it before makes the replay harmless).
-    Redrive { consumer: String },
+    /// One line per key parked behind a dead letter: the dead letter's event id, its state
+    /// (DEAD_LETTERED, or REDRIVEN and not applied yet) and how many events wait behind it.
+    Parked { consumer: String },
+    /// Produce the dead letters back onto their original topics, partitioned like Kafka Connect
+    /// (murmur2 of the key), headers kept. Once applied, the events parked behind each follow in
+    /// order; the inbox makes a copy of anything applied before harmless.
+    Redrive {
+        consumer: String,
+        /// Also produce again the dead letters redriven before and not applied yet.
+        #[arg(long)]
+        again: bool,
+    },
+    /// Drop a dead letter for good (it is never applied) and apply the events parked behind it.
+    /// Only a key's dead letter can be discarded, not an event parked behind it.
+    Discard {
+        consumer: String,
+        /// The dead letter's event id (`orderflow dlq parked <consumer>` lists them).
+        event_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -296,11 +312,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(command) => {
             let config = StackConfig::from_env()?;
             match command {
-                Dlq::List { consumer } => dlq_list(&config.kafka_bootstrap, &consumer)?,
-                Dlq::Redrive { consumer } => {
-                    let count = runtime()?
-                        .block_on(dead_letter::redrive(&config.kafka_bootstrap, &consumer))?;
-                    println!("redrove {count} dead letter(s) of {consumer}");
+                Dlq::List { consumer } => dlq::list(&config.kafka_bootstrap, &consumer)?,
+                Dlq::Parked { consumer } => runtime()?.block_on(dlq::parked(&config, &consumer))?,
+                Dlq::Redrive { consumer, again } => {
+                    runtime()?.block_on(dlq::redrive(&config, &consumer, again))?
+                }
+                Dlq::Discard { consumer, event_id } => {
+                    runtime()?.block_on(dlq::discard(&config, &consumer, &event_id))?
                 }
             }
         }
@@ -340,39 +358,6 @@ async fn orders_stuck(database: &str, json: bool, limit: i64) -> anyhow::Result<
         );
     }
     println!("{} order(s) past their deadline", overdue.len());
-    Ok(())
-}
-
-fn dlq_list(bootstrap: &str, consumer: &str) -> anyhow::Result<()> {
-    let letters = dead_letter::list(bootstrap, consumer)?;
-    println!(
-        "{:<10} {:<9} {:<34} {:<12} {:<9} ERROR",
-        "DLQ", "REDRIVEN", "FROM", "REASON", "KEY"
-    );
-    for letter in &letters {
-        let from = format!(
-            "{}:{}:{}",
-            letter.header(dead_letter::ORIGINAL_TOPIC),
-            letter.header(dead_letter::ORIGINAL_PARTITION),
-            letter.header(dead_letter::ORIGINAL_OFFSET)
-        );
-        println!(
-            "{:<10} {:<9} {:<34} {:<12} {:<9} {}",
-            format!("{}:{}", letter.partition, letter.offset),
-            if letter.redriven { "yes" } else { "no" },
-            from,
-            letter.header(dead_letter::REASON),
-            letter
-                .key
-                .as_deref()
-                .unwrap_or("-")
-                .chars()
-                .take(8)
-                .collect::<String>(),
-            letter.header(dead_letter::ERROR)
-        );
-    }
-    println!("{} dead letter(s) of {consumer}", letters.len());
     Ok(())
 }
 

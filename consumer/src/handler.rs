@@ -15,7 +15,9 @@ use tokio_util::sync::CancellationToken;
 use orderflow_schemas::registry::EventCodec;
 
 use crate::backoff::Backoff;
-use crate::dead_letter::Reason;
+use uuid::Uuid;
+
+use crate::dead_letter::{self, Reason};
 use crate::runtime;
 
 /// One Kafka record, owned, with its event once decoded.
@@ -73,7 +75,34 @@ impl Record {
             .as_deref()
             .and_then(|k| std::str::from_utf8(k).ok())
     }
+
+    /// The event's id: the decoded event's own, else the connector's `id` header, else the one
+    /// redrive put on (`dlq.event_id`), else one derived from where the record was read, so that
+    /// even an undecodable record has one stable id.
+    pub fn event_id(&self) -> Uuid {
+        if let Some(event) = &self.event {
+            return event.event_id().as_uuid();
+        }
+        [ID_HEADER, dead_letter::EVENT_ID]
+            .iter()
+            .find_map(|name| self.header(name).and_then(|v| Uuid::parse_str(v).ok()))
+            .unwrap_or_else(|| {
+                let place = format!("kafka:{}/{}/{}", self.topic, self.partition, self.offset);
+                Uuid::new_v5(&Uuid::NAMESPACE_URL, place.as_bytes())
+            })
+    }
+
+    /// The event's type: the decoded event's, else the `event_type` header, else `unknown`.
+    pub fn event_type(&self) -> &str {
+        match &self.event {
+            Some(event) => event.name(),
+            None => self.header("event_type").unwrap_or("unknown"),
+        }
+    }
 }
+
+/// The connector's header carrying the event id.
+pub const ID_HEADER: &str = "id";
 
 /// Which records a handler is given.
 #[derive(Debug, Clone, Copy)]
@@ -165,6 +194,14 @@ pub struct Applied {
     pub dead_letters: Vec<(usize, Reason, String)>,
     /// Records that had been applied before (the inbox had them).
     pub duplicates: usize,
+    /// Records of a parked key, stored behind its dead letter instead of applied.
+    pub parked: usize,
+    /// Parked events applied after their key's redriven dead letter (not records of the batch).
+    pub drained: usize,
+    /// Parked events, not records of the batch, refused while their key was drained: each is its
+    /// key's dead letter now (committed as such), and the runtime produces it to the dead-letter
+    /// topic.
+    pub drained_dead_letters: Vec<(Record, Reason, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +222,8 @@ pub enum BatchError {
 
 pub type BatchFuture<'a> = Pin<Box<dyn Future<Output = Result<Applied, BatchError>> + Send + 'a>>;
 
+pub type ParkFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
+
 /// A consumer's processing, as the runtime drives it.
 pub trait Handler: Send + Sync + 'static {
     /// Which records it wants.
@@ -193,6 +232,19 @@ pub trait Handler: Send + Sync + 'static {
     /// Apply a batch: at least one record, all of one partition, in offset order. Called again
     /// with the same records after `Transient`, and with one record at a time after `Split`.
     fn apply<'a>(&'a self, batch: &'a Batch<'a>) -> BatchFuture<'a>;
+
+    /// `record` is about to be dead-lettered (`consumer`'s dead-letter topic gets it next): a
+    /// handler that sequences dead letters parks the record's key here, durably, before the copy is
+    /// produced. An error is transient: the runtime retries (stage `park`). Default: nothing.
+    fn dead_lettered<'a>(
+        &'a self,
+        _consumer: &'static str,
+        _record: &'a Record,
+        _reason: Reason,
+        _error: &'a str,
+    ) -> ParkFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// The partition was taken away from this consumer (or the consumer stops); whatever the
     /// handler keeps per partition is stale now.

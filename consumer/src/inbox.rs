@@ -34,6 +34,19 @@ pub async fn record(tx: &mut PgConnection, delivery: &Delivery<'_>) -> sqlx::Res
     Ok(inserted.rows_affected() == 1)
 }
 
+/// Whether this consumer has the event in its inbox (applied, or discarded as a dead letter).
+pub async fn contains(
+    db: impl sqlx::PgExecutor<'_>,
+    consumer: &str,
+    event_id: Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM inbox WHERE consumer = $1 AND event_id = $2)")
+        .bind(consumer)
+        .bind(event_id)
+        .fetch_one(db)
+        .await
+}
+
 /// Delete inbox rows older than `retention`, for as long as the worker runs.
 pub fn spawn_janitor(pool: PgPool, retention: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

@@ -16,7 +16,8 @@
 //! | [`tracker`] | per partition: up to which offset everything is finished |
 //! | [`classify`] | which failures are transient and which permanent |
 //! | [`inbox`] | the record of applied events that makes each effect happen once |
-//! | [`dead_letter`] | `<consumer>.dlq`: send, list, redrive |
+//! | [`dead_letter`] | `<consumer>.dlq`: send, list, redrive (murmur2, headers kept) |
+//! | [`parking`] | sequenced dead letters: the events of a key parked behind its dead letter |
 //! | [`backoff`] | capped exponential backoff with jitter |
 //! | [`settings`] | batch size, lanes, in-flight bounds, fetch and commit timing, from the environment |
 //! | [`health`] | `/health/*` and `/metrics` of a process running consumers, and the lag gauge |
@@ -27,12 +28,13 @@ pub mod dead_letter;
 pub mod handler;
 pub mod health;
 pub mod inbox;
+pub mod parking;
 pub mod reactions;
 pub mod runtime;
 pub mod settings;
 pub mod tracker;
 
-pub use handler::{Applied, Batch, BatchError, BatchFuture, Handler, Interest, Record};
+pub use handler::{Applied, Batch, BatchError, BatchFuture, Handler, Interest, ParkFuture, Record};
 pub use reactions::{Effects, ReactionError, ReactionFuture, Reactions, Transactional};
 pub use runtime::{AbortOnDrop, KafkaConsumer, Runtime, Spec};
 pub use settings::Settings;

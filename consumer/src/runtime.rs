@@ -559,16 +559,31 @@ fn record_ages(shared: &Shared, tp: &Tp, records: &[Record]) {
 /// The batch was given up (revocation or shutdown).
 pub(crate) struct Cancelled;
 
+/// What became of a batch's records, for `orderflow_events_total`.
+#[derive(Default)]
+struct Outcomes {
+    applied: u64,
+    duplicate: u64,
+    not_handled: u64,
+    dead_lettered: u64,
+    parked: u64,
+}
+
 /// Decode, apply (retrying, splitting), dead-letter: one batch of one lane.
+///
+/// An undecodable record is dead-lettered in its place: the records before it are applied first,
+/// then it is dead-lettered (which parks its key, for a handler that sequences dead letters), so
+/// the records of its key after it are parked behind it. A handler that wants every record (the
+/// archive) gets undecodable ones in its batch instead, and their dead letters after it.
 async fn process(
     shared: &Shared,
     tp: &Tp,
     mut records: Vec<Record>,
     cancel: &CancellationToken,
 ) -> Result<(), Cancelled> {
-    let mut dead: Vec<(Record, Reason, String)> = Vec::new();
-    let mut not_handled = 0u64;
-    // Decode what is not decoded yet; keep what the handler wants.
+    let mut counts = Outcomes::default();
+    let everything = matches!(shared.interest, Interest::Everything);
+    let mut late: Vec<(Record, Reason, String)> = Vec::new();
     let mut wanted = Vec::with_capacity(records.len());
     for mut record in records.drain(..) {
         match decode(shared, &record, cancel).await? {
@@ -577,43 +592,71 @@ async fn process(
                     record.event = Some(event);
                     wanted.push(record);
                 } else {
-                    not_handled += 1;
+                    counts.not_handled += 1;
                 }
+            }
+            Err(error) if everything => {
+                late.push((record.clone(), Reason::Undecodable, error));
+                wanted.push(record);
             }
             Err(error) => {
-                dead.push((record.clone(), Reason::Undecodable, error));
-                if matches!(shared.interest, Interest::Everything) {
-                    wanted.push(record);
-                }
+                apply_and_dead_letter(
+                    shared,
+                    tp,
+                    &std::mem::take(&mut wanted),
+                    cancel,
+                    &mut counts,
+                )
+                .await?;
+                send_dead_letter(shared, &record, Reason::Undecodable, &error, cancel).await?;
+                counts.dead_lettered += 1;
             }
         }
     }
-    let mut applied = 0u64;
-    let mut duplicates = 0u64;
-    let mut refused_sent = 0u64;
-    if !wanted.is_empty() {
-        let (outcome, sent) = apply(shared, tp, &wanted, cancel).await?;
-        refused_sent = sent;
-        duplicates = outcome.duplicates as u64;
-        let refused = outcome.dead_letters.len() as u64 + sent;
-        applied = wanted.len() as u64 - duplicates - refused;
-        for (index, reason, error) in outcome.dead_letters {
-            dead.push((wanted[index].clone(), reason, error));
-        }
-    }
-    let dead_count = dead.len() as u64 + refused_sent;
-    for (record, reason, error) in &dead {
+    apply_and_dead_letter(shared, tp, &wanted, cancel, &mut counts).await?;
+    for (record, reason, error) in &late {
         send_dead_letter(shared, record, *reason, error, cancel).await?;
+        counts.dead_lettered += 1;
     }
     for (outcome, n) in [
-        ("applied", applied),
-        ("duplicate", duplicates),
-        ("not_handled", not_handled),
-        ("dead_lettered", dead_count),
+        ("applied", counts.applied),
+        ("duplicate", counts.duplicate),
+        ("not_handled", counts.not_handled),
+        ("dead_lettered", counts.dead_lettered),
+        ("parked", counts.parked),
     ] {
         if n > 0 {
             metrics::counter!("orderflow_events_total", "consumer" => shared.name, "outcome" => outcome).increment(n);
         }
+    }
+    Ok(())
+}
+
+/// Apply records (none: nothing to do) and send the dead letters that leaves, counting outcomes.
+async fn apply_and_dead_letter(
+    shared: &Shared,
+    tp: &Tp,
+    wanted: &[Record],
+    cancel: &CancellationToken,
+    counts: &mut Outcomes,
+) -> Result<(), Cancelled> {
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let (outcome, sent) = apply(shared, tp, wanted, cancel).await?;
+    let refused = outcome.dead_letters.len() as u64 + sent.refused;
+    counts.duplicate += outcome.duplicates as u64;
+    counts.parked += outcome.parked as u64 + sent.parked;
+    counts.applied += (wanted.len() as u64)
+        .saturating_sub(outcome.duplicates as u64 + outcome.parked as u64 + refused + sent.parked)
+        + outcome.drained as u64;
+    counts.dead_lettered += refused + sent.drained_dead;
+    for (index, reason, error) in &outcome.dead_letters {
+        send_dead_letter(shared, &wanted[*index], *reason, error, cancel).await?;
+    }
+    for (record, reason, error) in &outcome.drained_dead_letters {
+        send_dead_letter(shared, record, *reason, error, cancel).await?;
+        counts.dead_lettered += 1;
     }
     Ok(())
 }
@@ -660,35 +703,55 @@ pub(crate) async fn decode_payload(
     }
 }
 
+/// What `apply` did one record at a time, beyond the `Applied` it returns.
+#[derive(Default)]
+struct SentAlready {
+    /// Dead letters of the batch's records sent already.
+    refused: u64,
+    /// Records parked.
+    parked: u64,
+    /// Dead letters of drained parked events (not records of the batch) sent already.
+    drained_dead: u64,
+}
+
 /// Apply the records as one batch; if it fails, one by one, each finished (and its dead letter
 /// sent) as soon as it is done, so the records before one that keeps failing are committed. Returns
-/// what is left to dead-letter and how many dead letters were sent already.
+/// what is left to dead-letter and what was done record by record.
 async fn apply(
     shared: &Shared,
     tp: &Tp,
     records: &[Record],
     cancel: &CancellationToken,
-) -> Result<(Applied, u64), Cancelled> {
+) -> Result<(Applied, SentAlready), Cancelled> {
     match apply_batch(shared, records, cancel).await? {
-        Ok(applied) => Ok((applied, 0)),
+        Ok(applied) => Ok((applied, SentAlready::default())),
         Err(reason) => {
             tracing::info!(consumer = shared.name, records = records.len(), %reason, "the batch failed; applying its records one by one");
             metrics::counter!("orderflow_batch_splits_total", "consumer" => shared.name)
                 .increment(1);
             let mut all = Applied::default();
-            let mut sent = 0;
+            let mut sent = SentAlready::default();
             for record in records {
                 let one = match apply_batch(shared, std::slice::from_ref(record), cancel).await? {
                     Ok(applied) => applied,
                     Err(reason) => Applied {
                         dead_letters: vec![(0, Reason::Refused, reason)],
-                        duplicates: 0,
+                        ..Applied::default()
                     },
                 };
                 all.duplicates += one.duplicates;
+                all.drained += one.drained;
+                sent.parked += one.parked as u64;
                 for (_, reason, error) in &one.dead_letters {
                     send_dead_letter(shared, record, *reason, error, cancel).await?;
-                    sent += 1;
+                    sent.refused += 1;
+                }
+                // A parked event refused while its key was drained: its dead letter before the
+                // record is finished, like any other.
+                all.drained_dead_letters.extend(one.drained_dead_letters);
+                for (record, reason, error) in all.drained_dead_letters.drain(..) {
+                    send_dead_letter(shared, &record, reason, &error, cancel).await?;
+                    sent.drained_dead += 1;
                 }
                 shared.finish(tp, &[record.offset]);
             }
@@ -757,6 +820,17 @@ async fn send_dead_letter(
         error,
         "permanent failure; dead-lettering the record"
     );
+    // First the key is parked behind it (committed), then the copy is produced: a crash between
+    // the two delivers the record again, which dead-letters it again; never is a later event of
+    // its key applied before it.
+    let mut backoff = shared.backoff();
+    while let Err(e) = shared
+        .handler
+        .dead_lettered(shared.name, record, reason, error)
+        .await
+    {
+        wait_out(shared.name, "park", &format!("{e:#}"), &mut backoff, cancel).await?;
+    }
     let mut backoff = shared.backoff();
     while let Err(e) = dead_letter::send(&shared.producer, shared.name, record, reason, error).await
     {

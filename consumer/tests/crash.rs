@@ -3,6 +3,10 @@
 //! but before the offsets were (the whole batch is delivered again). Every effect still happens
 //! exactly once, in order.
 //!
+//! And SIGKILLed between a dead letter's two steps: its key parked (committed) and its copy produced
+//! to the dead-letter topic. The restarted consumer produces the copy, and the key's later events
+//! stay parked: the dead letter is neither lost nor overtaken.
+//!
 //! The consumer runs in a child process: this test binary started again with only the ignored test
 //! `crash_child` selected and `ORDERFLOW_CRASH_CHILD` saying what to do.
 
@@ -13,9 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use orderflow_consumer::dead_letter::Reason;
 use orderflow_consumer::{
-    Applied, Batch, BatchError, BatchFuture, Effects, Handler, Interest, ReactionFuture, Reactions,
-    Runtime, Settings, Spec, Transactional,
+    Applied, Batch, BatchError, BatchFuture, Effects, Handler, Interest, ParkFuture,
+    ReactionFuture, Reactions, Record, Runtime, Settings, Spec, Transactional,
 };
 use orderflow_platform::StackConfig;
 use orderflow_schemas::{AnyEvent, CustomerId, OrderId};
@@ -28,21 +33,37 @@ const ORDERS: usize = 20;
 const EVENTS: i64 = 5;
 const BATCH: usize = 10;
 
-fn spawn_child(f: &Fixture, moment: &str) -> Child {
-    Command::new(std::env::current_exe().expect("the test binary"))
+/// A child consumer, SIGKILLed when dropped too (so a failing test leaves none running).
+struct ChildConsumer(Child);
+
+impl Drop for ChildConsumer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_child(f: &Fixture, moment: &str) -> ChildConsumer {
+    spawn_child_refusing(f, moment, CustomerId::new_v7())
+}
+
+/// A child whose reaction refuses the events of `refused` customer.
+fn spawn_child_refusing(f: &Fixture, moment: &str, refused: CustomerId) -> ChildConsumer {
+    let child = Command::new(std::env::current_exe().expect("the test binary"))
         .args(["crash_child", "--exact", "--ignored", "--nocapture"])
         .env(
             CHILD,
-            format!("{}|{}|{}|{moment}", f.db.name, f.topic, f.name),
+            format!("{}|{}|{}|{moment}|{refused}", f.db.name, f.topic, f.name),
         )
         .spawn()
-        .expect("starting the child consumer")
+        .expect("starting the child consumer");
+    ChildConsumer(child)
 }
 
-fn kill(mut child: Child) {
+fn kill(mut child: ChildConsumer) {
     // SIGKILL: nothing of the child runs after this.
-    child.kill().expect("SIGKILL the child");
-    child.wait().expect("reap the child");
+    child.0.kill().expect("SIGKILL the child");
+    child.0.wait().expect("reap the child");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,6 +153,102 @@ async fn a_sigkill_in_the_middle_of_a_batch_ends_with_every_effect_once() {
     f.cleanup().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_between_parking_and_the_dead_letter_copy_loses_neither() {
+    let f = Fixture::new(1).await;
+    sqlx::query("CREATE TABLE reached (moment text NOT NULL, at_effects bigint NOT NULL)")
+        .execute(&f.db.pool)
+        .await
+        .unwrap();
+    let refused = CustomerId::new_v7();
+    let (a, b) = (OrderId::new_v7(), OrderId::new_v7());
+    f.produce_placed(&placed(a, refused, 0), None).await;
+    f.produce_placed(&placed(a, CustomerId::new_v7(), 1), None)
+        .await;
+    f.produce_placed(&placed(b, CustomerId::new_v7(), 0), None)
+        .await;
+    let parked = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT state FROM parked_events WHERE record_key = $1 ORDER BY seq",
+        )
+        .bind(a.to_string())
+        .fetch_all(&f.db.pool)
+        .await
+        .unwrap()
+    };
+
+    // 1. Killed after A's dead letter parked A (committed), before its copy was produced.
+    let child = spawn_child_refusing(&f, "after_park", refused);
+    wait_for(
+        "the child to have parked A behind its dead letter",
+        || async {
+            f.count("SELECT count(*) FROM reached WHERE moment = 'after_park'")
+                .await
+                > 0
+        },
+    )
+    .await;
+    kill(child);
+    assert_eq!(parked().await, ["DEAD_LETTERED"]);
+    assert!(
+        f.dead_letters().await.is_empty(),
+        "killed before the copy was produced"
+    );
+
+    // 2. Restarted: the dead letter is delivered again and its copy produced; A's next event is
+    // parked behind it, B is applied.
+    let child = spawn_child_refusing(&f, "none", refused);
+    wait_for("the copy produced, A parked, B applied", || async {
+        f.dead_letters().await.len() == 1
+            && parked().await.len() == 2
+            && f.count("SELECT count(*) FROM effects").await == 1
+    })
+    .await;
+    f.wait_until_consumed(1).await;
+    kill(child);
+    assert_eq!(parked().await, ["DEAD_LETTERED", "PARKED"]);
+    assert_eq!(f.dead_letters().await.len(), 1);
+    let applied: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT order_id FROM effects")
+        .fetch_all(&f.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(applied, [b.as_uuid()], "nothing of A applied");
+    f.cleanup().await;
+}
+
+/// Blocks forever once a dead letter's key is parked, before the runtime produces its copy.
+struct BlockAfterPark {
+    inner: Transactional<Arc<Recorder>>,
+    pool: PgPool,
+}
+
+impl Handler for BlockAfterPark {
+    fn interest(&self) -> Interest {
+        self.inner.interest()
+    }
+
+    fn apply<'a>(&'a self, batch: &'a Batch<'a>) -> BatchFuture<'a> {
+        self.inner.apply(batch)
+    }
+
+    fn dead_lettered<'a>(
+        &'a self,
+        consumer: &'static str,
+        record: &'a Record,
+        reason: Reason,
+        error: &'a str,
+    ) -> ParkFuture<'a> {
+        Box::pin(async move {
+            self.inner
+                .dead_lettered(consumer, record, reason, error)
+                .await?;
+            note(&self.pool, "after_park").await;
+            std::future::pending::<()>().await;
+            Ok(())
+        })
+    }
+}
+
 /// Blocks forever inside the reaction of the second record of a transaction (the first record's
 /// effects are written, uncommitted), after noting in `reached` how many effects are committed.
 struct BlockInTransaction {
@@ -199,15 +316,19 @@ async fn crash_child() {
         panic!("{CHILD} is not set: this is run by a_sigkill_in_the_middle_of_a_batch_ends_with_every_effect_once")
     });
     let parts: Vec<&str> = spec.split('|').collect();
-    let [database, topic, name, moment] = parts[..] else {
-        panic!("{CHILD}={spec}: expected database|topic|group|moment")
+    let [database, topic, name, moment, refused] = parts[..] else {
+        panic!("{CHILD}={spec}: expected database|topic|group|moment|refused customer")
     };
+    let refused: CustomerId = refused.parse().expect("a customer id");
     let stack = StackConfig::from_env().expect("stack configuration");
     let pool = PgPool::connect(&stack.postgres.url(database))
         .await
         .expect("the test database");
     let outbox = Outbox::new(&stack.registry_url).unwrap();
-    let recorder = Arc::new(Recorder::new());
+    let recorder = Arc::new(Recorder {
+        refused_customer: refused,
+        ..Recorder::new()
+    });
     recorder.stuck.store(false, Ordering::SeqCst);
     let handler: Arc<dyn Handler> = match moment {
         "in_transaction" => Arc::new(Transactional {
@@ -218,6 +339,14 @@ async fn crash_child() {
             },
             pool: pool.clone(),
             outbox,
+        }),
+        "after_park" => Arc::new(BlockAfterPark {
+            inner: Transactional {
+                reactions: recorder,
+                pool: pool.clone(),
+                outbox,
+            },
+            pool: pool.clone(),
         }),
         "after_commit" => Arc::new(BlockAfterCommit {
             inner: Transactional {

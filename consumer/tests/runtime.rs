@@ -119,16 +119,31 @@ async fn duplicates_poison_refusals_and_transient_failures() {
         );
     }
 
-    // Redrive puts both back on the original topic once; a second redrive has nothing to do.
-    let redriven = dead_letter::redrive(&f.stack.kafka_bootstrap, f.name)
+    // Both keys are parked behind their dead letters. Redrive puts both back on the original topic
+    // once (from the parked heads, which it marks REDRIVEN); a second redrive has nothing to do.
+    assert_eq!(
+        f.count("SELECT count(*) FROM parked_events WHERE state = 'DEAD_LETTERED'")
+            .await,
+        2
+    );
+    let redriven = dead_letter::redrive(&f.stack.kafka_bootstrap, f.name, Some(&f.db.pool), false)
         .await
         .unwrap();
-    assert_eq!(redriven, 2);
+    assert_eq!(redriven.produced, 2, "{redriven:?}");
     assert_eq!(
-        dead_letter::redrive(&f.stack.kafka_bootstrap, f.name)
+        redriven.skipped, 2,
+        "the topic's copies are those of the heads"
+    );
+    assert_eq!(
+        dead_letter::redrive(&f.stack.kafka_bootstrap, f.name, Some(&f.db.pool), false)
             .await
             .unwrap(),
-        0
+        dead_letter::Redriven::default()
+    );
+    assert_eq!(
+        f.count("SELECT count(*) FROM parked_events WHERE state = 'REDRIVEN'")
+            .await,
+        2
     );
     let letters = f.dead_letters().await;
     assert!(letters.iter().all(|l| l.redriven), "{letters:?}");

@@ -266,7 +266,7 @@ impl SinkHandler {
         );
         Ok(Applied {
             dead_letters: dead.into_iter().map(|(i, (r, e))| (i, r, e)).collect(),
-            duplicates: 0,
+            ..Applied::default()
         })
     }
 

@@ -34,6 +34,8 @@ pub static NO_SERVICE_MIGRATIONS: Migrator = Migrator::DEFAULT;
 /// twice when `flaky` is; notes in `violations` any event of an order applied out of order.
 pub struct Recorder {
     pub refused_customer: CustomerId,
+    /// Whether `refused_customer` is refused (true until a test says otherwise).
+    pub refusing: AtomicBool,
     pub stuck_customer: CustomerId,
     pub stuck: AtomicBool,
     pub stuck_attempts: AtomicU32,
@@ -45,6 +47,7 @@ impl Recorder {
     pub fn new() -> Self {
         Recorder {
             refused_customer: CustomerId::new_v7(),
+            refusing: AtomicBool::new(true),
             stuck_customer: CustomerId::new_v7(),
             stuck: AtomicBool::new(true),
             stuck_attempts: AtomicU32::new(0),
@@ -87,7 +90,7 @@ impl Reactions for Recorder {
             .bind(seq)
             .execute(&mut *effects.tx)
             .await?;
-            if placed.customer_id == self.refused_customer {
+            if placed.customer_id == self.refused_customer && self.refusing.load(Ordering::SeqCst) {
                 return Err(ReactionError::Refused(
                     "customer is not allowed to order".into(),
                 ));
@@ -231,6 +234,15 @@ impl Fixture {
         .await;
     }
 
+    /// The runtime's handler for `reactions` on the fixture's database.
+    pub fn handler(&self, reactions: Arc<Recorder>) -> Transactional<Arc<Recorder>> {
+        Transactional {
+            reactions,
+            pool: self.db.pool.clone(),
+            outbox: Outbox::new(&self.stack.registry_url).unwrap(),
+        }
+    }
+
     /// Start the runtime with `reactions` in a task of its own.
     pub async fn start(
         &self,
@@ -238,11 +250,7 @@ impl Fixture {
         key_lanes: Option<usize>,
         settings: Settings,
     ) -> Running {
-        let handler = Transactional {
-            reactions,
-            pool: self.db.pool.clone(),
-            outbox: Outbox::new(&self.stack.registry_url).unwrap(),
-        };
+        let handler = self.handler(reactions);
         let runtime = Runtime::new(
             &self.stack.kafka_bootstrap,
             &self.stack.registry_url,
@@ -294,6 +302,38 @@ impl Fixture {
         })
         .await
         .unwrap()
+    }
+
+    /// The high watermark of a partition of the topic.
+    pub async fn end_of(&self, partition: i32) -> i64 {
+        let bootstrap = self.stack.kafka_bootstrap.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let reader: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .create()
+                .unwrap();
+            reader
+                .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+                .unwrap()
+                .1
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Wait until the consumer group has committed every partition (of `partitions`) to its end.
+    pub async fn wait_until_consumed(&self, partitions: i32) {
+        wait_for("the consumer to commit everything produced", || async {
+            for partition in 0..partitions {
+                let end = self.end_of(partition).await;
+                if end > 0 && self.committed_offset(partition).await != Some(end) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
     }
 
     pub async fn dead_letters(&self) -> Vec<DeadLetter> {

@@ -291,6 +291,8 @@ impl ReservationStatus {
 pub enum Outcome {
     Reserved,
     Rejected,
+    /// Cancelled before inventory decided: an `OrderPlaced` coming after it reserves nothing.
+    Cancelled,
 }
 
 impl Outcome {
@@ -298,6 +300,7 @@ impl Outcome {
         match self {
             Self::Reserved => "RESERVED",
             Self::Rejected => "REJECTED",
+            Self::Cancelled => "CANCELLED",
         }
     }
 
@@ -305,6 +308,7 @@ impl Outcome {
         match s {
             "RESERVED" => Some(Self::Reserved),
             "REJECTED" => Some(Self::Rejected),
+            "CANCELLED" => Some(Self::Cancelled),
             _ => None,
         }
     }
@@ -427,7 +431,7 @@ mod tests {
 
     #[test]
     fn outcomes_round_trip() {
-        for o in [Outcome::Reserved, Outcome::Rejected] {
+        for o in [Outcome::Reserved, Outcome::Rejected, Outcome::Cancelled] {
             assert_eq!(Outcome::parse(o.as_str()), Some(o));
         }
         assert_eq!(Outcome::parse("x"), None);

@@ -180,7 +180,9 @@ pub async fn reserve_for_order(
 
 /// Compensation for a cancelled order: give back everything still reserved for it (RESERVED →
 /// RELEASED, reserved stock goes down) and write `StockReleased`. Nothing reserved (rejected, never
-/// seen, already released or committed) writes nothing and answers `None`.
+/// seen, already released or committed) writes nothing and answers `None`. An order inventory has
+/// not decided yet is decided CANCELLED, so an `OrderPlaced` that comes later (a redriven dead
+/// letter, a stray copy) reserves nothing.
 pub async fn release_for_order(
     conn: &mut PgConnection,
     outbox: &Outbox,
@@ -197,6 +199,19 @@ pub async fn release_for_order(
     )
     .await?;
     if lines.is_empty() {
+        let cancelled = sqlx::query(
+            "INSERT INTO stock_decisions (order_id, customer_id, outcome, decided_at)
+             VALUES ($1, NULL, $2, $3) ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(order_id.as_uuid())
+        .bind(Outcome::Cancelled.as_str())
+        .bind(occurred_at.as_datetime())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if cancelled == 1 {
+            tracing::info!(%order_id, "cancelled before inventory decided it: a later OrderPlaced reserves nothing");
+        }
         return Ok(None);
     }
     let event = StockReleased {

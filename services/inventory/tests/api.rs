@@ -690,17 +690,51 @@ async fn releasing_gives_reserved_stock_back_once() {
         .unwrap();
     assert!(held.iter().all(|r| r.status == ReservationStatus::Released));
 
-    // Again, or for an order never reserved: nothing to do, nothing written.
+    // Again: nothing to do, nothing written.
     let before = service.counts(&TABLES).await;
-    for order_id in [order.order_id, OrderId::new_v7()] {
-        let mut tx = service.pool().begin().await.unwrap();
-        let released = release_for_order(&mut tx, &service.context.outbox, &trace, order_id)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        assert_eq!(released, None);
-    }
+    let mut tx = service.pool().begin().await.unwrap();
+    let released = release_for_order(&mut tx, &service.context.outbox, &trace, order.order_id)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(released, None);
     assert_eq!(service.counts(&TABLES).await, before);
+    service.finish().await;
+}
+
+#[tokio::test]
+async fn an_order_cancelled_before_it_was_decided_reserves_nothing_when_placed_later() {
+    // A redriven dead letter (or a stray copy) of an OrderPlaced can come after the order's
+    // OrderCancelled: the cancellation decides the order, so the late OrderPlaced reserves nothing.
+    let service = TestService::start(spec()).await;
+    create(&service, "A", "A", 5).await;
+    let order = order_placed(&[("A", 2)]);
+    let trace = TraceContext::new_root();
+    let before = service.outbox_rows().await.len();
+    let mut tx = service.pool().begin().await.unwrap();
+    let released = release_for_order(&mut tx, &service.context.outbox, &trace, order.order_id)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(released, None, "nothing was reserved, nothing released");
+    let mut tx = service.pool().begin().await.unwrap();
+    let outcome = reserve_for_order(&mut tx, &service.context.outbox, &trace, &order)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(outcome, ReserveOutcome::AlreadyDecided(Outcome::Cancelled));
+    assert_eq!(stock_of(&service, "A").await, (5, 0), "stock unchanged");
+    assert!(
+        reservations_of(service.pool(), order.order_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        service.outbox_rows().await.len(),
+        before,
+        "no StockReserved, no StockReleased"
+    );
     service.finish().await;
 }
 
