@@ -248,23 +248,41 @@ impl TestService {
 
     /// POST `body` (none: no body at all) with `Idempotency-Key: key`.
     pub async fn post_keyed(&self, path: &str, key: &str, body: Option<&Value>) -> Answer {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .header(KEY_HEADER, key);
-        if let Some(body) = body {
-            request = request.json(body);
+        self.client_only().post(path, key, body).await
+    }
+
+    /// POST the same keyed request `copies` times at once (each from its own task); the answers in
+    /// the order they were sent.
+    pub async fn post_keyed_concurrently(
+        &self,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+        copies: usize,
+    ) -> Vec<Answer> {
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(copies));
+        let tasks: Vec<_> = (0..copies)
+            .map(|_| {
+                let this = Self::client_only(self);
+                let (path, key, body) = (path.to_string(), key.to_string(), body.cloned());
+                let start = start.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    this.post(&path, &key, body.as_ref()).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.expect("request task"));
         }
-        let response = request.send().await.expect("POST");
-        let replayed = response
-            .headers()
-            .get(REPLAYED_HEADER)
-            .is_some_and(|v| v.as_bytes() == b"true");
-        let (status, body) = Self::read(response).await;
-        Answer {
-            status,
-            body,
-            replayed,
+        answers
+    }
+
+    fn client_only(&self) -> KeyedClient {
+        KeyedClient {
+            url: self.url.clone(),
+            http: self.http.clone(),
         }
     }
 
@@ -311,6 +329,35 @@ impl TestService {
                 .drop_database()
                 .await
                 .expect("drop the test database");
+        }
+    }
+}
+
+/// What a keyed POST needs of a `TestService`, cheap to move into a task.
+struct KeyedClient {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl KeyedClient {
+    async fn post(&self, path: &str, key: &str, body: Option<&Value>) -> Answer {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header(KEY_HEADER, key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("POST");
+        let replayed = response
+            .headers()
+            .get(REPLAYED_HEADER)
+            .is_some_and(|v| v.as_bytes() == b"true");
+        let (status, body) = TestService::read(response).await;
+        Answer {
+            status,
+            body,
+            replayed,
         }
     }
 }
