@@ -181,9 +181,11 @@ async fn a_copy_arriving_while_the_first_still_runs_is_a_409() {
     };
     let second = async {
         service.wait_for_a_lock_wait().await;
-        let answer = service
-            .post_keyed("/products/MUG/restock", "slow", Some(&body))
-            .await;
+        let copy = service
+            .post_keyed("/products/MUG/restock", "slow", Some(&body));
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), copy)
+            .await
+            .expect("the copy is answered at once, not queued behind the first");
         blocker.commit().await.unwrap();
         answer
     };
