@@ -32,26 +32,44 @@ fn assert_names_the_header(answer: &Answer, status: StatusCode, error: &str) {
 async fn a_retried_registration_answers_201_again_and_registers_once() {
     let service = TestService::start(spec()).await;
     let body = registration("ada@example.org");
-    let first = service.post_keyed("/customers", "signup-1", Some(&body)).await;
+    let first = service
+        .post_keyed("/customers", "signup-1", Some(&body))
+        .await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    let again = service.post_keyed("/customers", "signup-1", Some(&body)).await;
+    let again = service
+        .post_keyed("/customers", "signup-1", Some(&body))
+        .await;
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert!(again.replayed, "the first answer, not a 409 for the e-mail");
     assert_eq!(service.count("customers").await, 1);
     assert_eq!(service.count("outbox").await, 1, "one CustomerRegistered");
 
     let other = service
-        .post_keyed("/customers", "signup-1", Some(&registration("grace@example.org")))
+        .post_keyed(
+            "/customers",
+            "signup-1",
+            Some(&registration("grace@example.org")),
+        )
         .await;
-    assert_names_the_header(&other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
-    assert_eq!(service.count("customers").await, 1, "grace was not registered");
+    assert_names_the_header(
+        &other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
+    assert_eq!(
+        service.count("customers").await,
+        1,
+        "grace was not registered"
+    );
     service.finish().await;
 }
 
 #[tokio::test]
 async fn a_retried_deactivation_is_answered_from_its_key() {
     let service = TestService::start(spec()).await;
-    let (status, body) = service.post("/customers", registration("ada@example.org")).await;
+    let (status, body) = service
+        .post("/customers", registration("ada@example.org"))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let path = format!("/customers/{}/deactivate", body["id"].as_str().unwrap());
     let reason = json!({"reason": "moved away"});
@@ -82,7 +100,10 @@ async fn concurrent_copies_of_a_keyed_registration_register_once() {
         .filter(|a| a.status == StatusCode::CREATED)
         .collect();
     assert!(!created.is_empty(), "{answers:?}");
-    assert!(created.iter().all(|a| a.body == created[0].body), "{answers:?}");
+    assert!(
+        created.iter().all(|a| a.body == created[0].body),
+        "{answers:?}"
+    );
     for answer in answers.iter().filter(|a| a.status != StatusCode::CREATED) {
         assert_names_the_header(answer, StatusCode::CONFLICT, "idempotency_key_in_use");
     }
@@ -125,10 +146,14 @@ async fn a_copy_arriving_while_the_first_still_runs_is_a_409() {
 async fn a_key_still_replays_after_the_service_restarted() {
     let mut service = TestService::start(spec()).await;
     let body = registration("ada@example.org");
-    let first = service.post_keyed("/customers", "before-restart", Some(&body)).await;
+    let first = service
+        .post_keyed("/customers", "before-restart", Some(&body))
+        .await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     service.restart().await;
-    let again = service.post_keyed("/customers", "before-restart", Some(&body)).await;
+    let again = service
+        .post_keyed("/customers", "before-restart", Some(&body))
+        .await;
     assert!(again.replayed, "{}", again.body);
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert_eq!(service.count("customers").await, 1);

@@ -59,7 +59,11 @@ async fn a_retried_restock_is_answered_from_its_key_and_restocks_once() {
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert!(again.replayed, "the second answer is marked replayed");
     assert_eq!(on_hand(&service, "MUG").await, 7, "restocked once");
-    assert_eq!(service.count("outbox").await, outbox + 1, "one ProductRestocked");
+    assert_eq!(
+        service.count("outbox").await,
+        outbox + 1,
+        "one ProductRestocked"
+    );
 
     // without a key, a second restock is a second effect, as before
     let (status, _) = service.post("/products/MUG/restock", body.clone()).await;
@@ -72,9 +76,13 @@ async fn a_retried_restock_is_answered_from_its_key_and_restocks_once() {
 async fn a_retried_product_creation_answers_201_again_and_creates_once() {
     let service = TestService::start(spec()).await;
     let body = product("CUP", 3);
-    let first = service.post_keyed("/products", "create-cup", Some(&body)).await;
+    let first = service
+        .post_keyed("/products", "create-cup", Some(&body))
+        .await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    let again = service.post_keyed("/products", "create-cup", Some(&body)).await;
+    let again = service
+        .post_keyed("/products", "create-cup", Some(&body))
+        .await;
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert!(again.replayed);
     assert_eq!(service.count("products").await, 1);
@@ -101,9 +109,15 @@ async fn another_request_under_a_key_is_a_422_naming_the_header_and_changes_noth
         .post_keyed("/products/CUP/restock", "k", Some(&json!({"quantity": 5})))
         .await;
     assert_names_the_header(&other_product, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(service.counts(&["outbox", "idempotency_keys"]).await, before);
     assert_eq!(
-        (on_hand(&service, "MUG").await, on_hand(&service, "CUP").await),
+        service.counts(&["outbox", "idempotency_keys"]).await,
+        before
+    );
+    assert_eq!(
+        (
+            on_hand(&service, "MUG").await,
+            on_hand(&service, "CUP").await
+        ),
         (7, 2)
     );
     // keys are scoped per route: the same key on another route is another key
@@ -125,7 +139,10 @@ async fn a_malformed_key_is_a_400_naming_the_header_and_changes_nothing() {
             .await;
         assert_names_the_header(&answer, StatusCode::BAD_REQUEST);
     }
-    assert_eq!(service.counts(&["outbox", "idempotency_keys"]).await, before);
+    assert_eq!(
+        service.counts(&["outbox", "idempotency_keys"]).await,
+        before
+    );
     assert_eq!(on_hand(&service, "MUG").await, 2);
     let longest = service
         .post_keyed(
@@ -147,14 +164,21 @@ async fn concurrent_copies_of_a_keyed_restock_restock_once() {
     let answers = service
         .post_keyed_concurrently("/products/MUG/restock", "burst", Some(&body), 8)
         .await;
-    let done: Vec<_> = answers.iter().filter(|a| a.status == StatusCode::OK).collect();
+    let done: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK)
+        .collect();
     assert!(!done.is_empty(), "{answers:?}");
     assert!(done.iter().all(|a| a.body == done[0].body), "{answers:?}");
     for answer in answers.iter().filter(|a| a.status != StatusCode::OK) {
         assert_names_the_header(answer, StatusCode::CONFLICT);
         assert_eq!(answer.body["error"], "idempotency_key_in_use");
     }
-    assert_eq!(on_hand(&service, "MUG").await, 7, "restocked once: {answers:?}");
+    assert_eq!(
+        on_hand(&service, "MUG").await,
+        7,
+        "restocked once: {answers:?}"
+    );
     assert_eq!(service.count("outbox").await, outbox + 1);
     service.finish().await;
 }
@@ -181,8 +205,7 @@ async fn a_copy_arriving_while_the_first_still_runs_is_a_409() {
     };
     let second = async {
         service.wait_for_a_lock_wait().await;
-        let copy = service
-            .post_keyed("/products/MUG/restock", "slow", Some(&body));
+        let copy = service.post_keyed("/products/MUG/restock", "slow", Some(&body));
         let answer = tokio::time::timeout(std::time::Duration::from_secs(10), copy)
             .await
             .expect("the copy is answered at once, not queued behind the first");
@@ -220,7 +243,11 @@ async fn a_key_still_replays_after_the_service_restarted() {
     assert!(again.replayed, "{}", again.body);
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert_eq!(on_hand(&service, "MUG").await, 7);
-    assert_eq!(service.count("outbox").await, 2, "ProductCreated, one ProductRestocked");
+    assert_eq!(
+        service.count("outbox").await,
+        2,
+        "ProductCreated, one ProductRestocked"
+    );
     service.finish().await;
 }
 
@@ -237,7 +264,10 @@ async fn a_4xx_is_stored_and_replayed_but_a_5xx_is_not() {
         .post_keyed("/products/MUG/restock", "early", Some(&body))
         .await;
     assert!(replayed.replayed, "the 404 is the key's answer");
-    assert_eq!((replayed.status, &replayed.body), (missing.status, &missing.body));
+    assert_eq!(
+        (replayed.status, &replayed.body),
+        (missing.status, &missing.body)
+    );
     assert_eq!(on_hand(&service, "MUG").await, 2);
 
     // the outbox insert fails: 500, nothing stored, nothing changed; the retry then runs
@@ -248,16 +278,26 @@ async fn a_4xx_is_stored_and_replayed_but_a_5xx_is_not() {
     .execute(service.pool())
     .await
     .unwrap();
-    sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION refuse()")
-        .execute(service.pool())
-        .await
-        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION refuse()",
+    )
+    .execute(service.pool())
+    .await
+    .unwrap();
     let before = service.counts(&["outbox", "idempotency_keys"]).await;
     let failed = service
         .post_keyed("/products/MUG/restock", "server-error", Some(&body))
         .await;
-    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", failed.body);
-    assert_eq!(service.counts(&["outbox", "idempotency_keys"]).await, before);
+    assert_eq!(
+        failed.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        failed.body
+    );
+    assert_eq!(
+        service.counts(&["outbox", "idempotency_keys"]).await,
+        before
+    );
     sqlx::query("DROP TRIGGER refuse ON outbox")
         .execute(service.pool())
         .await
@@ -281,8 +321,15 @@ async fn a_4xx_is_stored_and_replayed_but_a_5xx_is_not() {
         .post_keyed("/products/MUG/restock", "unstored", Some(&body))
         .await;
     assert_eq!(unstored.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(service.counts(&["outbox", "idempotency_keys"]).await, before);
-    assert_eq!(on_hand(&service, "MUG").await, 7, "the restock was rolled back");
+    assert_eq!(
+        service.counts(&["outbox", "idempotency_keys"]).await,
+        before
+    );
+    assert_eq!(
+        on_hand(&service, "MUG").await,
+        7,
+        "the restock was rolled back"
+    );
     service.finish().await;
 }
 
@@ -306,16 +353,22 @@ async fn an_expired_key_runs_again_and_is_purged() {
     assert_eq!(after_expiry.status, StatusCode::OK);
     assert!(!after_expiry.replayed, "an expired key is a new key");
     assert_eq!(on_hand(&service, "MUG").await, 12);
-    assert_eq!(service.count("idempotency_keys").await, 1, "the key row was replaced");
+    assert_eq!(
+        service.count("idempotency_keys").await,
+        1,
+        "the key row was replaced"
+    );
 
     let kept = service
         .post_keyed("/products/MUG/restock", "young", Some(&body))
         .await;
     assert_eq!(kept.status, StatusCode::OK);
-    sqlx::query("UPDATE idempotency_keys SET created_at = now() - interval '61 minutes' WHERE key = 'old'")
-        .execute(service.pool())
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() - interval '61 minutes' WHERE key = 'old'",
+    )
+    .execute(service.pool())
+    .await
+    .unwrap();
     let purged = purge_older_than(service.pool(), Duration::from_secs(3600))
         .await
         .unwrap();

@@ -314,7 +314,8 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let key = IdempotencyKey::from_headers(&parts.headers).map_err(IntoResponse::into_response)?;
+        let key =
+            IdempotencyKey::from_headers(&parts.headers).map_err(IntoResponse::into_response)?;
         let (idempotency, body) = match key {
             None => (Idempotency::from_parts(&parts, None, &[]), body),
             Some(key) => {

@@ -63,7 +63,11 @@ async fn a_retried_draft_creation_answers_the_same_draft_and_creates_one() {
             Some(&json!({"customer_id": customer.to_string(), "currency": "USD"})),
         )
         .await;
-    assert_names_the_header(&other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
+    assert_names_the_header(
+        &other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
     assert_eq!(svc.count("orders").await, 1);
     svc.finish().await;
 }
@@ -86,13 +90,23 @@ async fn a_retried_line_is_added_once_and_another_quantity_under_its_key_is_a_42
         .await
         .unwrap();
     assert_eq!(quantity, 2, "added once, not twice");
-    assert_eq!(events_of_type(&svc, "orderflow.orders.OrderLineAdded").await, 1);
+    assert_eq!(
+        events_of_type(&svc, "orderflow.orders.OrderLineAdded").await,
+        1
+    );
 
     let other = svc
         .post_keyed(&path, "line-1", Some(&json!({"sku": "MUG", "quantity": 3})))
         .await;
-    assert_names_the_header(&other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
-    assert_eq!(events_of_type(&svc, "orderflow.orders.OrderLineAdded").await, 1);
+    assert_names_the_header(
+        &other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
+    assert_eq!(
+        events_of_type(&svc, "orderflow.orders.OrderLineAdded").await,
+        1
+    );
     svc.finish().await;
 }
 
@@ -106,7 +120,10 @@ async fn a_retried_place_and_cancel_are_answered_from_their_keys() {
     let again = svc.post_keyed(&place, "place-1", None).await;
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert!(again.replayed, "not a 409 for placing a placed order");
-    assert_eq!(events_of_type(&svc, "orderflow.orders.OrderPlaced").await, 1);
+    assert_eq!(
+        events_of_type(&svc, "orderflow.orders.OrderPlaced").await,
+        1
+    );
 
     let cancel = format!("/orders/{order}/cancel");
     let first = svc.post_keyed(&cancel, "cancel-1", None).await;
@@ -115,14 +132,21 @@ async fn a_retried_place_and_cancel_are_answered_from_their_keys() {
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert!(again.replayed);
     let with_reason = svc
-        .post_keyed(&cancel, "cancel-1", Some(&json!({"reason_detail": "changed my mind"})))
+        .post_keyed(
+            &cancel,
+            "cancel-1",
+            Some(&json!({"reason_detail": "changed my mind"})),
+        )
         .await;
     assert_names_the_header(
         &with_reason,
         StatusCode::UNPROCESSABLE_ENTITY,
         "idempotency_key_reused",
     );
-    assert_eq!(events_of_type(&svc, "orderflow.orders.OrderCancelled").await, 1);
+    assert_eq!(
+        events_of_type(&svc, "orderflow.orders.OrderCancelled").await,
+        1
+    );
     svc.finish().await;
 }
 
@@ -139,7 +163,10 @@ async fn concurrent_copies_of_a_keyed_draft_creation_create_one_draft() {
         .filter(|a| a.status == StatusCode::CREATED)
         .collect();
     assert!(!created.is_empty(), "{answers:?}");
-    assert!(created.iter().all(|a| a.body == created[0].body), "{answers:?}");
+    assert!(
+        created.iter().all(|a| a.body == created[0].body),
+        "{answers:?}"
+    );
     for answer in answers.iter().filter(|a| a.status != StatusCode::CREATED) {
         assert_names_the_header(answer, StatusCode::CONFLICT, "idempotency_key_in_use");
     }
@@ -159,6 +186,9 @@ async fn a_key_still_replays_after_the_service_restarted() {
     let again = svc.post_keyed(&place, "place-before-restart", None).await;
     assert!(again.replayed, "{}", again.body);
     assert_eq!((again.status, &again.body), (first.status, &first.body));
-    assert_eq!(events_of_type(&svc, "orderflow.orders.OrderPlaced").await, 1);
+    assert_eq!(
+        events_of_type(&svc, "orderflow.orders.OrderPlaced").await,
+        1
+    );
     svc.finish().await;
 }

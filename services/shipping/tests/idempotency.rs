@@ -71,7 +71,11 @@ async fn a_retried_dispatch_and_delivery_are_answered_from_their_keys() {
 
     let ups = json!({"carrier": "UPS", "tracking_number": "1Z999"});
     let other = svc.post_keyed(&dispatch, "dispatch-1", Some(&ups)).await;
-    assert_names_the_header(&other, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
+    assert_names_the_header(
+        &other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
     let carrier: String = sqlx::query_scalar("SELECT carrier FROM shipments")
         .fetch_one(svc.pool())
         .await
@@ -96,7 +100,10 @@ async fn concurrent_copies_of_a_keyed_dispatch_dispatch_once() {
     let answers = svc
         .post_keyed_concurrently(&dispatch, "burst", Some(&dhl()), 8)
         .await;
-    let done: Vec<_> = answers.iter().filter(|a| a.status == StatusCode::OK).collect();
+    let done: Vec<_> = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK)
+        .collect();
     assert!(!done.is_empty(), "{answers:?}");
     assert!(done.iter().all(|a| a.body == done[0].body), "{answers:?}");
     for answer in answers.iter().filter(|a| a.status != StatusCode::OK) {
@@ -111,10 +118,14 @@ async fn a_key_still_replays_after_the_service_restarted() {
     let mut svc = TestService::start(spec()).await;
     let shipment = created(&svc).await;
     let dispatch = format!("/shipments/{}/dispatch", shipment.shipment_id);
-    let first = svc.post_keyed(&dispatch, "before-restart", Some(&dhl())).await;
+    let first = svc
+        .post_keyed(&dispatch, "before-restart", Some(&dhl()))
+        .await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     svc.restart().await;
-    let again = svc.post_keyed(&dispatch, "before-restart", Some(&dhl())).await;
+    let again = svc
+        .post_keyed(&dispatch, "before-restart", Some(&dhl()))
+        .await;
     assert!(again.replayed, "{}", again.body);
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert_eq!(events_of_type(&svc, DISPATCHED).await, 1);
