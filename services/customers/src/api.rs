@@ -13,6 +13,7 @@ use orderflow_schemas::{Address, CountryCode, CustomerId, Email, Phone};
 use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::path_param;
 use orderflow_service_kit::http::{page_limit, search_text};
+use orderflow_service_kit::idempotency::KeyHeaderDoc;
 use orderflow_service_kit::{ApiError, ApiJson, Idempotent, ServiceContext, TraceContext};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,7 @@ pub fn routes(context: ServiceContext) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&KeyHeaderDoc),
     info(
         title = "orderflow customers",
         description = "Customer registration and deactivation; orders keeps a replica from the events."

@@ -160,3 +160,12 @@ async fn a_key_still_replays_after_the_service_restarted() {
     assert_eq!(service.count("outbox").await, 1);
     service.finish().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_names_the_header_on_every_post() {
+    let service = TestService::start(spec()).await;
+    service
+        .assert_every_post_documents_the_idempotency_key()
+        .await;
+    service.finish().await;
+}

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use orderflow_schemas::{Currency, Money, Quantity, Sku, StockLevel};
 use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::{page_limit, path_param, search_text};
+use orderflow_service_kit::idempotency::KeyHeaderDoc;
 use orderflow_service_kit::{ApiError, ApiJson, Idempotent, ServiceContext, TraceContext};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -31,6 +32,7 @@ pub fn routes(context: ServiceContext) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&KeyHeaderDoc),
     info(
         title = "orderflow inventory",
         description = "Products, their stock, and the stock reserved for orders."

@@ -380,3 +380,12 @@ async fn an_expired_key_runs_again_and_is_purged() {
     assert_eq!(left, ["young"]);
     service.finish().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_names_the_header_on_every_post() {
+    let service = TestService::start(spec()).await;
+    service
+        .assert_every_post_documents_the_idempotency_key()
+        .await;
+    service.finish().await;
+}

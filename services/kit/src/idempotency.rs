@@ -500,6 +500,41 @@ pub fn spawn_janitor(
     })
 }
 
+/// Documents the `Idempotency-Key` header on every POST of a service's OpenAPI document:
+/// `#[openapi(modifiers(&idempotency::KeyHeaderDoc))]`.
+pub struct KeyHeaderDoc;
+
+impl utoipa::Modify for KeyHeaderDoc {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, Type};
+        let header = ParameterBuilder::new()
+            .name(KEY_HEADER)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(format!(
+                "Optional. The same key with the same request replays the first answer \
+                 (`{REPLAYED_HEADER}: true`) and has no second effect; with another path or body it \
+                 answers 422, while the first still runs 409, malformed 400 (each naming the header). \
+                 Kept {RETENTION_KEY} hours (default {DEFAULT_RETENTION_HOURS})."
+            )))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(MAX_KEY_CHARS)),
+            ))
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            if let Some(post) = item.post.as_mut() {
+                post.parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(header.clone());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

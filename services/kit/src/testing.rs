@@ -286,6 +286,26 @@ impl TestService {
         }
     }
 
+    /// Every POST of the service's `/openapi.json` documents the `Idempotency-Key` header.
+    pub async fn assert_every_post_documents_the_idempotency_key(&self) {
+        let (status, doc) = self.get("/openapi.json").await;
+        assert_eq!(status, StatusCode::OK, "{doc}");
+        let mut posts = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let Some(post) = item.get("post") else {
+                continue;
+            };
+            posts += 1;
+            let documented = post["parameters"].as_array().is_some_and(|parameters| {
+                parameters
+                    .iter()
+                    .any(|p| p["name"] == KEY_HEADER && p["in"] == "header")
+            });
+            assert!(documented, "POST {path} does not document {KEY_HEADER}");
+        }
+        assert!(posts > 0, "the document has no POST");
+    }
+
     /// Wait until a session of this database, other than the caller's, waits for a lock: a request
     /// is then parked inside its transaction. Panics after 10 s.
     pub async fn wait_for_a_lock_wait(&self) {

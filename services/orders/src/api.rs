@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use orderflow_schemas::{OrderId, Sku};
 use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::page_limit;
+use orderflow_service_kit::idempotency::KeyHeaderDoc;
 use orderflow_service_kit::{
     ApiError, ApiJson, Idempotency, Idempotent, ServiceContext, TraceContext,
 };
@@ -55,6 +56,7 @@ pub fn routes_with(context: ServiceContext, config: OrdersConfig) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&KeyHeaderDoc),
     info(
         title = "orderflow orders",
         description = "Orders: drafts, lines, placing and cancelling; every change is published on orders.events through the outbox."

@@ -192,3 +192,10 @@ async fn a_key_still_replays_after_the_service_restarted() {
     );
     svc.finish().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_names_the_header_on_every_post() {
+    let svc = start().await;
+    svc.assert_every_post_documents_the_idempotency_key().await;
+    svc.finish().await;
+}
