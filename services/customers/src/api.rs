@@ -1,9 +1,11 @@
 //! The customers' HTTP API: register, deactivate, get one, list with filters, plus the OpenAPI
 //! document at `GET /openapi.json`. Requests parse into domain types (e-mail, phone, country code from
 //! the schemas crate), so a bad value answers 400 naming its field path (`shipping_address.country`).
+//! Both POSTs take an `Idempotency-Key` (the kit's `idempotency`), stored on the write's transaction.
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{StatusCode, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -11,7 +13,8 @@ use orderflow_schemas::{Address, CountryCode, CustomerId, Email, Phone};
 use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::path_param;
 use orderflow_service_kit::http::{page_limit, search_text};
-use orderflow_service_kit::{ApiError, ApiJson, ServiceContext, TraceContext};
+use orderflow_service_kit::idempotency::KeyHeaderDoc;
+use orderflow_service_kit::{ApiError, ApiJson, Idempotent, ServiceContext, TraceContext};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -33,6 +36,7 @@ pub fn routes(context: ServiceContext) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&KeyHeaderDoc),
     info(
         title = "orderflow customers",
         description = "Customer registration and deactivation; orders keeps a replica from the events."
@@ -260,8 +264,8 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 async fn register_customer(
     State(context): State<ServiceContext>,
     trace: TraceContext,
-    ApiJson(body): ApiJson<RegisterCustomerRequest>,
-) -> Result<(StatusCode, Json<CustomerView>), ApiError> {
+    Idempotent(idempotency, ApiJson(body)): Idempotent<ApiJson<RegisterCustomerRequest>>,
+) -> Response {
     let shipping_address = body.shipping_address.into_address(&body.name);
     let new = NewCustomer {
         name: body.name,
@@ -269,11 +273,14 @@ async fn register_customer(
         phone: body.phone,
         shipping_address,
     };
-    let mut tx = context.pool.begin().await?;
-    let customer = customers::register(&mut tx, &context.outbox, &trace, new).await?;
-    tx.commit().await?;
-    tracing::info!(customer_id = %customer.id, "customer registered");
-    Ok((StatusCode::CREATED, Json(customer.into())))
+    let outbox = &context.outbox;
+    idempotency
+        .run(&context.pool, async |tx| {
+            let customer = customers::register(tx, outbox, &trace, new).await?;
+            tracing::info!(customer_id = %customer.id, "customer registered");
+            Ok((StatusCode::CREATED, Json(CustomerView::from(customer))))
+        })
+        .await
 }
 
 /// Deactivate a customer; writes `CustomerDeactivated`.
@@ -295,13 +302,16 @@ async fn deactivate_customer(
     State(context): State<ServiceContext>,
     trace: TraceContext,
     Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<DeactivateRequest>,
-) -> Result<Json<CustomerView>, ApiError> {
+    Idempotent(idempotency, OptionalJson(body)): Idempotent<OptionalJson<DeactivateRequest>>,
+) -> Result<Response, ApiError> {
     let id = path_param::<CustomerId>("id", &id)?;
-    let mut tx = context.pool.begin().await?;
-    let customer = customers::deactivate(&mut tx, &context.outbox, &trace, id, body.reason).await?;
-    tx.commit().await?;
-    Ok(Json(customer.into()))
+    let outbox = &context.outbox;
+    Ok(idempotency
+        .run(&context.pool, async |tx| {
+            let customer = customers::deactivate(tx, outbox, &trace, id, body.reason).await?;
+            Ok(Json(CustomerView::from(customer)))
+        })
+        .await)
 }
 
 /// One customer.

@@ -1,16 +1,19 @@
 //! The inventory's HTTP API: create, restock, get, and list or search products, plus the OpenAPI
 //! document at `GET /openapi.json`. Handlers parse requests into domain types (a bad value answers
-//! 400 naming its field), run one transaction through `products`, and answer JSON.
+//! 400 naming its field), run one transaction through `products`, and answer JSON. Both POSTs take an
+//! `Idempotency-Key` (the kit's `idempotency`): the key is stored on the write's own transaction.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Currency, Money, Quantity, Sku, StockLevel};
 use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::{page_limit, path_param, search_text};
-use orderflow_service_kit::{ApiError, ApiJson, ServiceContext, TraceContext};
+use orderflow_service_kit::idempotency::KeyHeaderDoc;
+use orderflow_service_kit::{ApiError, ApiJson, Idempotent, ServiceContext, TraceContext};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -29,6 +32,7 @@ pub fn routes(context: ServiceContext) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&KeyHeaderDoc),
     info(
         title = "orderflow inventory",
         description = "Products, their stock, and the stock reserved for orders."
@@ -177,8 +181,8 @@ impl ListProductsQuery {
 async fn create_product(
     State(context): State<ServiceContext>,
     trace: TraceContext,
-    ApiJson(body): ApiJson<CreateProductRequest>,
-) -> Result<(StatusCode, Json<ProductView>), ApiError> {
+    Idempotent(idempotency, ApiJson(body)): Idempotent<ApiJson<CreateProductRequest>>,
+) -> Result<Response, ApiError> {
     let unit_price = Money::new(body.unit_price.amount_minor, body.unit_price.currency)
         .map_err(|e| ApiError::invalid_field("unit_price.amount_minor", e.to_string()))?;
     let description = match body.description.as_deref() {
@@ -194,10 +198,13 @@ async fn create_product(
         unit_price,
         on_hand: body.on_hand,
     };
-    let mut tx = context.pool.begin().await?;
-    let product = products::create_product(&mut tx, &context.outbox, &trace, new).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(product.into())))
+    let outbox = &context.outbox;
+    Ok(idempotency
+        .run(&context.pool, async |tx| {
+            let product = products::create_product(tx, outbox, &trace, new).await?;
+            Ok((StatusCode::CREATED, Json(ProductView::from(product))))
+        })
+        .await)
 }
 
 /// Add units to a product's stock on hand; writes `ProductRestocked`.
@@ -219,13 +226,16 @@ async fn restock_product(
     State(context): State<ServiceContext>,
     trace: TraceContext,
     Path(sku): Path<String>,
-    ApiJson(body): ApiJson<RestockRequest>,
-) -> Result<Json<ProductView>, ApiError> {
+    Idempotent(idempotency, ApiJson(body)): Idempotent<ApiJson<RestockRequest>>,
+) -> Result<Response, ApiError> {
     let sku = path_param::<Sku>("sku", &sku)?;
-    let mut tx = context.pool.begin().await?;
-    let product = products::restock(&mut tx, &context.outbox, &trace, &sku, body.quantity).await?;
-    tx.commit().await?;
-    Ok(Json(product.into()))
+    let outbox = &context.outbox;
+    Ok(idempotency
+        .run(&context.pool, async |tx| {
+            let product = products::restock(tx, outbox, &trace, &sku, body.quantity).await?;
+            Ok(Json(ProductView::from(product)))
+        })
+        .await)
 }
 
 /// One product and its stock.

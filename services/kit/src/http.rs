@@ -135,26 +135,32 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "expected content-type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    status,
-                    "body_too_large",
-                    Some("body".into()),
-                    rejection.body_text(),
-                )
-            } else {
-                ApiError::new(
-                    status,
-                    "unreadable_body",
-                    Some("body".into()),
-                    rejection.body_text(),
-                )
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// The whole request body, within the body limit; a body too large or unreadable answers a 4xx
+/// naming `body`.
+pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                "body_too_large",
+                Some("body".into()),
+                rejection.body_text(),
+            )
+        } else {
+            ApiError::new(
+                status,
+                "unreadable_body",
+                Some("body".into()),
+                rejection.body_text(),
+            )
+        }
+    })
 }
 
 /// A path parameter parsed into its domain type; a bad one answers 400 naming `field`.

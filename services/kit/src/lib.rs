@@ -1,11 +1,13 @@
 //! What every orderflow service shares, so that each service crate is only its domain and its routes:
 //! the transactional outbox (`outbox`), the database with the shared migrations (`database`), the JSON
-//! error shape and the strict JSON extractor (`http`), health and readiness (`health`), and serving
-//! with tracing and a body limit (`server`).
+//! error shape and the strict JSON extractor (`http`), idempotency keys stored on a write's own
+//! transaction (`idempotency`), health and readiness (`health`), and serving with tracing and a body
+//! limit (`server`).
 
 pub mod database;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod outbox;
 pub mod server;
 pub mod service;
@@ -13,6 +15,7 @@ pub mod testing;
 pub mod trace;
 
 pub use http::{ApiError, ApiJson};
+pub use idempotency::{Idempotency, Idempotent};
 pub use outbox::Outbox;
 pub use service::{ServiceContext, ServiceSpec};
 pub use trace::TraceContext;

@@ -65,13 +65,18 @@ impl Server {
 
     /// Serve in the background; for tests and for running several services in one process.
     pub fn spawn(self) -> SocketAddr {
+        self.spawn_task().0
+    }
+
+    /// Serve in the background, with the task, which a test aborts to stop this instance.
+    pub fn spawn_task(self) -> (SocketAddr, tokio::task::JoinHandle<()>) {
         let address = self.local_addr();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(error) = axum::serve(self.listener, self.app).await {
                 tracing::error!(%error, "server stopped");
             }
         });
-        address
+        (address, task)
     }
 }
 

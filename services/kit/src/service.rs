@@ -1,6 +1,7 @@
 //! What a running service is made of, and how one is started. A service crate provides its migrations
 //! and a function from `ServiceContext` to its routes; `run` does the rest: configuration from the
-//! environment, database and migrations, the outbox and its janitor, health, and serving.
+//! environment, database and migrations, the outbox and its janitor, the idempotency keys' retention
+//! and janitor, health, and serving.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
 use crate::health;
+use crate::idempotency::{self, IdempotencyConfig};
 use crate::outbox::{self, Outbox};
 use crate::server::Server;
 
@@ -33,14 +35,26 @@ pub struct ServiceSpec {
     pub routes: fn(ServiceContext) -> Router,
 }
 
-/// The service's routes plus `/health/live` and `/health/ready`.
+/// The service's routes plus `/health/live` and `/health/ready`, keeping idempotency keys for the
+/// default retention.
 pub fn routes(spec: &ServiceSpec, context: ServiceContext) -> Router {
+    routes_with(spec, context, IdempotencyConfig::default())
+}
+
+/// The service's routes plus health, with `idempotency` in every request's extensions.
+pub fn routes_with(
+    spec: &ServiceSpec,
+    context: ServiceContext,
+    idempotency: IdempotencyConfig,
+) -> Router {
     let readiness = health::Readiness {
         pool: context.pool.clone(),
         registry_url: context.outbox.codec().url().to_string(),
         http: reqwest::Client::new(),
     };
-    (spec.routes)(context).merge(health::routes(readiness))
+    (spec.routes)(context)
+        .merge(health::routes(readiness))
+        .layer(axum::Extension(idempotency))
 }
 
 /// Connect, migrate, and serve until ctrl-c or SIGTERM.
@@ -48,11 +62,14 @@ pub async fn run(spec: ServiceSpec) -> anyhow::Result<()> {
     let stack = StackConfig::from_env()?;
     let listen: SocketAddr = setting(spec.listen_key)?;
     let retention = Duration::from_secs(setting_or("ORDERFLOW_OUTBOX_RETENTION_SECONDS", 3600u64)?);
+    let idempotency = IdempotencyConfig::from_env()?;
     let pool =
         crate::database::connect_and_migrate(&stack.postgres, spec.name, spec.migrations).await?;
     let outbox = Outbox::new(&stack.registry_url)?;
     outbox::spawn_janitor(pool.clone(), retention, Duration::from_secs(60));
-    let server = Server::bind(listen, routes(&spec, ServiceContext { pool, outbox }))
+    idempotency::spawn_janitor(pool.clone(), idempotency, Duration::from_secs(300));
+    let context = ServiceContext { pool, outbox };
+    let server = Server::bind(listen, routes_with(&spec, context, idempotency))
         .await
         .with_context(|| format!("binding {} to {listen} ({})", spec.name, spec.listen_key))?;
     tracing::info!(service = spec.name, address = %server.local_addr(), "service started");

@@ -1,7 +1,8 @@
 //! Integration-test support for service crates: start the real service on a random port over a fresh,
 //! migrated database in the real PostgreSQL, with the real schema registry behind its outbox; then call
 //! it over HTTP and look at its rows. A server that is down fails the test with its name and the command
-//! that starts it.
+//! that starts it. `restart` replaces the running instance by a new one over the same database, as a
+//! process restart would.
 
 use axum::http::StatusCode;
 use orderflow_platform::StackConfig;
@@ -9,10 +10,20 @@ use orderflow_schemas::Event;
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::database::TestDatabase;
+use crate::database::{TestDatabase, connect_and_migrate};
+use crate::idempotency::{IdempotencyConfig, KEY_HEADER, REPLAYED_HEADER};
 use crate::outbox::{Outbox, OutboxRow};
 use crate::server::Server;
-use crate::service::{ServiceContext, ServiceSpec, routes};
+use crate::service::{ServiceContext, ServiceSpec, routes_with};
+
+/// An answer with what idempotency tests look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    /// The answer carried `Idempotency-Replayed: true`.
+    pub replayed: bool,
+}
 
 pub struct TestService {
     /// `http://127.0.0.1:<port>`
@@ -21,11 +32,19 @@ pub struct TestService {
     pub stack: StackConfig,
     pub http: reqwest::Client,
     database: Option<TestDatabase>,
+    spec: ServiceSpec,
+    idempotency: IdempotencyConfig,
+    server: tokio::task::JoinHandle<()>,
 }
 
 impl TestService {
     /// Start `spec` over a fresh database. Panics naming PostgreSQL or the registry if one is down.
     pub async fn start(spec: ServiceSpec) -> Self {
+        Self::start_with(spec, IdempotencyConfig::default()).await
+    }
+
+    /// Start `spec` over a fresh database, keeping idempotency keys as `idempotency` says.
+    pub async fn start_with(spec: ServiceSpec, idempotency: IdempotencyConfig) -> Self {
         let stack = StackConfig::from_env().unwrap_or_else(|e| panic!("stack configuration: {e}"));
         let database = TestDatabase::create(&stack.postgres, spec.name, spec.migrations)
             .await
@@ -46,20 +65,48 @@ impl TestService {
             pool: database.pool.clone(),
             outbox,
         };
-        let server = Server::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            routes(&spec, context.clone()),
-        )
-        .await
-        .expect("bind a free port");
-        let address = server.spawn();
+        let (address, server) = Self::serve(&spec, context.clone(), idempotency).await;
         Self {
             url: format!("http://{address}"),
             context,
             stack,
             http,
             database: Some(database),
+            spec,
+            idempotency,
+            server,
         }
+    }
+
+    async fn serve(
+        spec: &ServiceSpec,
+        context: ServiceContext,
+        idempotency: IdempotencyConfig,
+    ) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        Server::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            routes_with(spec, context, idempotency),
+        )
+        .await
+        .expect("bind a free port")
+        .spawn_task()
+    }
+
+    /// Stop this instance and start a new one over the same database: a new pool (migrated again, as
+    /// at a process start), a new registry client, a new port. Nothing is carried over but the rows.
+    pub async fn restart(&mut self) {
+        self.server.abort();
+        let name = &self.database.as_ref().expect("not finished").name;
+        let pool = connect_and_migrate(&self.stack.postgres, name, self.spec.migrations)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let old = std::mem::replace(&mut self.context.pool, pool);
+        old.close().await;
+        self.context.outbox = Outbox::new(&self.stack.registry_url).expect("registry client");
+        let (address, server) =
+            Self::serve(&self.spec, self.context.clone(), self.idempotency).await;
+        self.url = format!("http://{address}");
+        self.server = server;
     }
 
     pub fn pool(&self) -> &sqlx::PgPool {
@@ -199,6 +246,89 @@ impl TestService {
         Self::read(response).await
     }
 
+    /// POST `body` (none: no body at all) with `Idempotency-Key: key`.
+    pub async fn post_keyed(&self, path: &str, key: &str, body: Option<&Value>) -> Answer {
+        self.client_only().post(path, key, body).await
+    }
+
+    /// POST the same keyed request `copies` times at once (each from its own task); the answers in
+    /// the order they were sent.
+    pub async fn post_keyed_concurrently(
+        &self,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+        copies: usize,
+    ) -> Vec<Answer> {
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(copies));
+        let tasks: Vec<_> = (0..copies)
+            .map(|_| {
+                let this = Self::client_only(self);
+                let (path, key, body) = (path.to_string(), key.to_string(), body.cloned());
+                let start = start.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    this.post(&path, &key, body.as_ref()).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.expect("request task"));
+        }
+        answers
+    }
+
+    fn client_only(&self) -> KeyedClient {
+        KeyedClient {
+            url: self.url.clone(),
+            http: self.http.clone(),
+        }
+    }
+
+    /// Every POST of the service's `/openapi.json` documents the `Idempotency-Key` header.
+    pub async fn assert_every_post_documents_the_idempotency_key(&self) {
+        let (status, doc) = self.get("/openapi.json").await;
+        assert_eq!(status, StatusCode::OK, "{doc}");
+        let mut posts = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let Some(post) = item.get("post") else {
+                continue;
+            };
+            posts += 1;
+            let documented = post["parameters"].as_array().is_some_and(|parameters| {
+                parameters
+                    .iter()
+                    .any(|p| p["name"] == KEY_HEADER && p["in"] == "header")
+            });
+            assert!(documented, "POST {path} does not document {KEY_HEADER}");
+        }
+        assert!(posts > 0, "the document has no POST");
+    }
+
+    /// Wait until a session of this database, other than the caller's, waits for a lock: a request
+    /// is then parked inside its transaction. Panics after 10 s.
+    pub async fn wait_for_a_lock_wait(&self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(self.pool())
+            .await
+            .expect("read pg_stat_activity");
+            if waiting > 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no request waited for a lock within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     async fn read(response: reqwest::Response) -> (StatusCode, Value) {
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
         let text = response.text().await.expect("response body");
@@ -213,11 +343,41 @@ impl TestService {
 
     /// Drop the test database. Call at the end of a test; a failed test leaves it for inspection.
     pub async fn finish(mut self) {
+        self.server.abort();
         if let Some(database) = self.database.take() {
             database
                 .drop_database()
                 .await
                 .expect("drop the test database");
+        }
+    }
+}
+
+/// What a keyed POST needs of a `TestService`, cheap to move into a task.
+struct KeyedClient {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl KeyedClient {
+    async fn post(&self, path: &str, key: &str, body: Option<&Value>) -> Answer {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header(KEY_HEADER, key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("POST");
+        let replayed = response
+            .headers()
+            .get(REPLAYED_HEADER)
+            .is_some_and(|v| v.as_bytes() == b"true");
+        let (status, body) = TestService::read(response).await;
+        Answer {
+            status,
+            body,
+            replayed,
         }
     }
 }

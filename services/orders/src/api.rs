@@ -2,16 +2,20 @@
 //! and pagination, and the OpenAPI document at `GET /openapi.json`. Each write handler opens one
 //! transaction, calls the matching function of [`crate::customer_actions`] (which writes the rows and
 //! exactly one outbox event) and commits; any error drops the transaction, so nothing is written.
+//! Every POST takes an `Idempotency-Key` (the kit's `idempotency`), stored on that same transaction.
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use orderflow_schemas::{OrderId, Sku};
 use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::page_limit;
-use orderflow_service_kit::{ApiError, ApiJson, ServiceContext, TraceContext};
+use orderflow_service_kit::idempotency::KeyHeaderDoc;
+use orderflow_service_kit::{
+    ApiError, ApiJson, Idempotency, Idempotent, ServiceContext, TraceContext,
+};
 use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 
@@ -53,6 +57,7 @@ pub fn routes_with(context: ServiceContext, config: OrdersConfig) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&KeyHeaderDoc),
     info(
         title = "orderflow orders",
         description = "Orders: drafts, lines, placing and cancelling; every change is published on orders.events through the outbox."
@@ -106,30 +111,28 @@ fn order_body(order: &crate::order::Order) -> Result<Json<OrderBody>, ApiError> 
         (status = 422, description = "Unknown or deactivated customer (field customer_id)", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(state, trace, body))]
+#[tracing::instrument(skip(idempotency, state, trace, body))]
 async fn create_order(
     State(state): State<AppState>,
     trace: TraceContext,
-    ApiJson(body): ApiJson<CreateOrderRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+    Idempotent(idempotency, ApiJson(body)): Idempotent<ApiJson<CreateOrderRequest>>,
+) -> Response {
     let currency = body.currency.unwrap_or(state.config.default_currency);
-    let mut tx = state.context.pool.begin().await?;
-    let order = customer_actions::create_order(
-        &mut tx,
-        &state.context.outbox,
-        &trace,
-        body.customer_id,
-        currency,
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(order_id = %order.order_id, "draft created");
-    let location = format!("/orders/{}", order.order_id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        order_body(&order)?,
-    ))
+    let outbox = &state.context.outbox;
+    idempotency
+        .run(&state.context.pool, async |tx| {
+            let order =
+                customer_actions::create_order(tx, outbox, &trace, body.customer_id, currency)
+                    .await?;
+            tracing::info!(order_id = %order.order_id, "draft created");
+            let location = format!("/orders/{}", order.order_id);
+            Ok((
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                order_body(&order)?,
+            ))
+        })
+        .await
 }
 
 /// List orders, newest first, filtered and paginated.
@@ -236,27 +239,30 @@ async fn get_order(
         (status = 422, description = "Unknown sku, a product in another currency (field sku), too many lines (lines), or a line over 1000 units (quantity)", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(state, trace, body), fields(sku = %body.sku, quantity = %body.quantity))]
+#[tracing::instrument(skip(idempotency, state, trace, body), fields(sku = %body.sku, quantity = %body.quantity))]
 async fn add_line(
     State(state): State<AppState>,
     trace: TraceContext,
     Path(order_id): Path<String>,
-    ApiJson(body): ApiJson<AddLineRequest>,
-) -> Result<Json<OrderBody>, ApiError> {
+    Idempotent(idempotency, ApiJson(body)): Idempotent<ApiJson<AddLineRequest>>,
+) -> Result<Response, ApiError> {
     let order_id = parse_order_id(&order_id)?;
-    let mut tx = state.context.pool.begin().await?;
-    let order = customer_actions::add_line(
-        &mut tx,
-        &state.context.outbox,
-        &trace,
-        order_id,
-        &body.sku,
-        body.quantity,
-        state.config.max_lines,
-    )
-    .await?;
-    tx.commit().await?;
-    order_body(&order)
+    let (outbox, max_lines) = (&state.context.outbox, state.config.max_lines);
+    Ok(idempotency
+        .run(&state.context.pool, async |tx| {
+            let order = customer_actions::add_line(
+                tx,
+                outbox,
+                &trace,
+                order_id,
+                &body.sku,
+                body.quantity,
+                max_lines,
+            )
+            .await?;
+            order_body(&order)
+        })
+        .await)
 }
 
 /// Remove a product's line from a DRAFT (→ `OrderLineRemoved`).
@@ -302,18 +308,22 @@ async fn remove_line(
         (status = 422, description = "No lines (field lines), or the customer is deactivated (customer_id)", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(state, trace))]
+#[tracing::instrument(skip(idempotency, state, trace))]
 async fn place_order(
     State(state): State<AppState>,
     trace: TraceContext,
     Path(order_id): Path<String>,
-) -> Result<Json<OrderBody>, ApiError> {
+    idempotency: Idempotency,
+) -> Result<Response, ApiError> {
     let order_id = parse_order_id(&order_id)?;
-    let mut tx = state.context.pool.begin().await?;
-    let order = customer_actions::place(&mut tx, &state.context.outbox, &trace, order_id).await?;
-    tx.commit().await?;
-    tracing::info!(%order_id, "order placed");
-    order_body(&order)
+    let outbox = &state.context.outbox;
+    Ok(idempotency
+        .run(&state.context.pool, async |tx| {
+            let order = customer_actions::place(tx, outbox, &trace, order_id).await?;
+            tracing::info!(%order_id, "order placed");
+            order_body(&order)
+        })
+        .await)
 }
 
 /// Cancel an order at the customer's request. A DRAFT or PLACED order is cancelled at once
@@ -333,35 +343,32 @@ async fn place_order(
         (status = 409, description = "Already dispatched (shipped or completed: `already_dispatched`, naming the carrier) or already cancelled", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(state, trace, body))]
+#[tracing::instrument(skip(idempotency, state, trace, body))]
 async fn cancel_order(
     State(state): State<AppState>,
     trace: TraceContext,
     Path(order_id): Path<String>,
-    OptionalApiJson(body): OptionalApiJson<CancelRequest>,
-) -> Result<(StatusCode, Json<OrderBody>), ApiError> {
+    Idempotent(idempotency, OptionalApiJson(body)): Idempotent<OptionalApiJson<CancelRequest>>,
+) -> Result<Response, ApiError> {
     let order_id = parse_order_id(&order_id)?;
     let detail = body.unwrap_or_default().reason_detail.unwrap_or_default();
-    let mut tx = state.context.pool.begin().await?;
-    let outcome = customer_actions::cancel_by_customer(
-        &mut tx,
-        &state.context.outbox,
-        &trace,
-        order_id,
-        &detail,
-    )
-    .await?;
-    tx.commit().await?;
-    match outcome {
-        CancelOutcome::Cancelled(order) => {
-            tracing::info!(%order_id, "order cancelled by the customer");
-            Ok((StatusCode::OK, order_body(&order)?))
-        }
-        CancelOutcome::Requested(order) => {
-            tracing::info!(%order_id, "cancellation requested by the customer; shipping decides");
-            Ok((StatusCode::ACCEPTED, order_body(&order)?))
-        }
-    }
+    let outbox = &state.context.outbox;
+    Ok(idempotency
+        .run(&state.context.pool, async |tx| {
+            match customer_actions::cancel_by_customer(tx, outbox, &trace, order_id, &detail)
+                .await?
+            {
+                CancelOutcome::Cancelled(order) => {
+                    tracing::info!(%order_id, "order cancelled by the customer");
+                    Ok((StatusCode::OK, order_body(&order)?))
+                }
+                CancelOutcome::Requested(order) => {
+                    tracing::info!(%order_id, "cancellation requested by the customer; shipping decides");
+                    Ok((StatusCode::ACCEPTED, order_body(&order)?))
+                }
+            }
+        })
+        .await)
 }
 
 /// A JSON body that may be left out: no body at all (no content type and no content, or an empty

@@ -1,15 +1,20 @@
 //! The shipping HTTP API: the shipment of an order (`GET /orders/{order_id}/shipment`), one shipment
 //! (`GET /shipments/{shipment_id}`), and its progress (`POST /shipments/{shipment_id}/dispatch` with
 //! the carrier and tracking number, `POST /shipments/{shipment_id}/deliver`); `GET /openapi.json`
-//! describes them. Shipments are created by the saga (on `OrderConfirmed`), not over HTTP.
+//! describes them. Shipments are created by the saga (on `OrderConfirmed`), not over HTTP. Both POSTs
+//! take an `Idempotency-Key` (the kit's `idempotency`), stored on the write's own transaction.
 
 use axum::extract::{Path, State};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Address, OrderId, ShipmentId};
 use orderflow_service_kit::http::path_param;
-use orderflow_service_kit::{ApiError, ApiJson, ServiceContext, TraceContext};
+use orderflow_service_kit::idempotency::KeyHeaderDoc;
+use orderflow_service_kit::{
+    ApiError, ApiJson, Idempotency, Idempotent, ServiceContext, TraceContext,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
@@ -32,6 +37,7 @@ pub fn routes(context: ServiceContext) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&KeyHeaderDoc),
     info(
         title = "orderflow shipping",
         description = "The shipment of each confirmed order and its progress: CREATED (by the saga, \
@@ -235,23 +241,25 @@ async fn get_shipment(
         (status = 415, description = "The body is not application/json", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(context, request))]
+#[tracing::instrument(skip(idempotency, context, request))]
 async fn dispatch_shipment(
     State(context): State<ServiceContext>,
     trace: TraceContext,
     Path(shipment_id): Path<String>,
-    ApiJson(request): ApiJson<DispatchRequest>,
-) -> Result<Json<ShipmentView>, ApiError> {
+    Idempotent(idempotency, ApiJson(request)): Idempotent<ApiJson<DispatchRequest>>,
+) -> Result<Response, ApiError> {
     let shipment_id: ShipmentId = path_param("shipment_id", &shipment_id)?;
     let details = DispatchDetails {
         carrier: request.carrier,
         tracking_number: request.tracking_number,
     };
-    let mut tx = context.pool.begin().await?;
-    let shipment =
-        shipments::dispatch(&mut tx, &context.outbox, &trace, shipment_id, details).await?;
-    tx.commit().await?;
-    Ok(Json(shipment.into()))
+    let outbox = &context.outbox;
+    Ok(idempotency
+        .run(&context.pool, async |tx| {
+            let shipment = shipments::dispatch(tx, outbox, &trace, shipment_id, details).await?;
+            Ok(Json(ShipmentView::from(shipment)))
+        })
+        .await)
 }
 
 /// Record that the carrier delivered a DISPATCHED shipment; writes `ShipmentDelivered`. No body.
@@ -266,15 +274,19 @@ async fn dispatch_shipment(
         (status = 409, description = "The shipment is not DISPATCHED (the message names its status)", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(context))]
+#[tracing::instrument(skip(idempotency, context))]
 async fn deliver_shipment(
     State(context): State<ServiceContext>,
     trace: TraceContext,
     Path(shipment_id): Path<String>,
-) -> Result<Json<ShipmentView>, ApiError> {
+    idempotency: Idempotency,
+) -> Result<Response, ApiError> {
     let shipment_id: ShipmentId = path_param("shipment_id", &shipment_id)?;
-    let mut tx = context.pool.begin().await?;
-    let shipment = shipments::deliver(&mut tx, &context.outbox, &trace, shipment_id).await?;
-    tx.commit().await?;
-    Ok(Json(shipment.into()))
+    let outbox = &context.outbox;
+    Ok(idempotency
+        .run(&context.pool, async |tx| {
+            let shipment = shipments::deliver(tx, outbox, &trace, shipment_id).await?;
+            Ok(Json(ShipmentView::from(shipment)))
+        })
+        .await)
 }
