@@ -1,7 +1,8 @@
 //! One classification of failures for every consumer: what goes away by itself (retried with
 //! backoff, never dead-lettered) and what never will (dead-lettered with its reason).
 //!
-//! Transient: I/O and connection errors, pool timeouts, the registry unreachable or overloaded, and
+//! Transient: I/O and connection errors, pool timeouts, the registry unreachable or answering 429
+//! or 5xx (`RegistryError::is_retriable`), and
 //! the PostgreSQL SQLSTATEs of class 08 (connection), 40 (serialization failure, deadlock), 53
 //! (insufficient resources), 57 (operator intervention: shutdown, statement timeout), 55P03 (lock not
 //! available) and 25006 (read-only transaction, e.g. during a failover). Everything else, such as a

@@ -44,10 +44,66 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
-    /// Whether trying again later may succeed (the registry was unreachable or overloaded).
-    /// Everything else is permanent: a consumer sends such a message to its dead-letter topic.
+    /// Whether trying again later may succeed: the registry was unreachable, or answered 429, 500,
+    /// 502, 503 or 504. `schema_registry_converter` itself marks only 502 and 503 retriable; the
+    /// other statuses are read from its message ("... failed with status 500 ..."). Everything else
+    /// is permanent: a consumer sends such a message to its dead-letter topic.
     pub fn is_retriable(&self) -> bool {
-        matches!(self, RegistryError::Registry { source, .. } if source.retriable)
+        match self {
+            RegistryError::Registry { source, .. } => {
+                source.retriable
+                    || matches!(
+                        http_status(&source.error),
+                        Some(429 | 500 | 502 | 503 | 504)
+                    )
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The HTTP status in a `schema_registry_converter` error message, if it names one.
+fn http_status(message: &str) -> Option<u16> {
+    let (_, rest) = message.split_once("failed with status ")?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    fn answered(status: &str) -> RegistryError {
+        RegistryError::Registry {
+            url: "http://registry".into(),
+            source: SRCError::non_retryable_without_cause(&format!(
+                "HTTP request to schema registry failed with status {status}"
+            )),
+        }
+    }
+
+    #[test]
+    fn overload_and_server_errors_are_retriable_refusals_are_not() {
+        for status in [
+            "429 Too Many Requests",
+            "500 Internal Server Error",
+            "502 Bad Gateway",
+            "503 Service Unavailable",
+            "504 Gateway Timeout",
+        ] {
+            assert!(answered(status).is_retriable(), "{status}");
+        }
+        for status in [
+            "401 Unauthorized",
+            "404 Not Found",
+            "409 Conflict",
+            "422 Unprocessable Entity",
+        ] {
+            assert!(!answered(status).is_retriable(), "{status}");
+        }
+        assert!(!RegistryError::NotARecord.is_retriable());
     }
 }
 

@@ -1,5 +1,5 @@
 //! A worker crash in the middle of a load: the `orderflow worker` process is SIGKILLed while orders
-//! are flowing and started again; every order still settles, and every effect happened exactly once
+//! are flowing (at points the test watches for: 4, then 10 of 15 units reserved) and started again; every order still settles, and every effect happened exactly once
 //! (one stock decision, at most one payment, one confirmation or cancellation per order, and stock
 //! that adds up). A test binary of its own, so no other test's orders share the crash.
 
@@ -37,14 +37,38 @@ async fn a_worker_killed_mid_load_finishes_every_order_with_each_effect_once() {
         let sku = sku.clone();
         async move { place_order(p, c, &[(&sku, 1)]).await }
     }));
+    // The kills happen at points the test controls, seen in the inventory database: once 4 of the
+    // 15 units are reserved, and once 10 are (with the workers started again in between).
+    let inventory_db = p.db("inventory").await;
+    let reserved_at_least = |n: i64| {
+        let (db, sku) = (inventory_db.clone(), sku.clone());
+        async move {
+            // Polled every few milliseconds, so that the kill lands while the load is still on.
+            let until = std::time::Instant::now() + SAGA;
+            loop {
+                let got: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM reservations WHERE sku = $1")
+                        .bind(&sku)
+                        .fetch_one(&db)
+                        .await
+                        .unwrap();
+                if got >= n {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < until,
+                    "only {got} of {n} reservations of {sku} after {SAGA:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
     let crashing = async {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        reserved_at_least(4).await;
         p.kill_workers();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
         p.start_workers();
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        reserved_at_least(10).await;
         p.kill_workers();
-        tokio::time::sleep(Duration::from_millis(500)).await;
         p.start_workers();
     };
     let (orders, ()) = tokio::join!(placing, crashing);
