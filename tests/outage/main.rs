@@ -22,22 +22,8 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 /// `orderflow_retries_total` of `consumer` as the workers report it (an error while the workers
 /// are starting).
 async fn retries(p: &Platform, consumer: &str) -> Result<f64, String> {
-    let body = p
-        .http
-        .get(format!("{}/metrics", p.workers_url))
-        .send()
+    p.worker_counter("orderflow_retries_total", &[("consumer", consumer)])
         .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| format!("the workers' /metrics: {e}"))?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
-    let prefix = format!("orderflow_retries_total{{consumer=\"{consumer}\"");
-    Ok(body
-        .lines()
-        .filter(|l| l.starts_with(&prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
 }
 
 /// The workers running and ready (every consumer assigned, every database reachable).

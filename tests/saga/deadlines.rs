@@ -31,34 +31,13 @@ async fn an_order_waiting_past_its_deadline_on_a_locked_row_is_cancelled_and_com
 
     // The worker's statement timeout is 1 s: wait until the reservation has timed out at least
     // once (the worker counts retries of inventory-saga), then let the order miss its deadline.
-    let retries = |body: &str| -> f64 {
-        body.lines()
-            .filter(|l| l.starts_with("orderflow_retries_total{consumer=\"inventory-saga\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    let metrics_url = format!("{}/metrics", p.workers_url);
-    let before = retries(
-        &p.http
-            .get(&metrics_url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let retries = || p.worker_counter("orderflow_retries_total", &[("consumer", "inventory-saga")]);
+    let before = retries().await.unwrap();
     eventually(
         "inventory-saga to retry the timed-out reservation",
         SAGA,
         || async {
-            let body = p
-                .http
-                .get(&metrics_url)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let now = retries(&body.text().await.map_err(|e| e.to_string())?);
+            let now = retries().await?;
             if now > before {
                 Ok(())
             } else {

@@ -84,27 +84,13 @@ async fn the_same_event_delivered_twice_has_one_effect() {
     // Every reaction here is idempotent by itself too (a stock decision per order, a payment per
     // order), so the effects alone would not show a missing inbox: the inbox's own verdict is
     // counted as well.
-    let duplicates = |body: String| -> f64 {
-        body.lines()
-            .filter(|l| {
-                l.starts_with("orderflow_events_total{")
-                    && l.contains("consumer=\"inventory-saga\"")
-                    && l.contains("outcome=\"duplicate\"")
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+    let duplicates = || {
+        p.worker_counter(
+            "orderflow_events_total",
+            &[("consumer", "inventory-saga"), ("outcome", "duplicate")],
+        )
     };
-    let metrics = format!("{}/metrics", p.workers_url);
-    let duplicates_before = duplicates(
-        p.http
-            .get(&metrics)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let duplicates_before = duplicates().await.unwrap();
     let headers = OwnedHeaders::new()
         .insert(Header {
             key: "id",
@@ -167,16 +153,7 @@ async fn the_same_event_delivered_twice_has_one_effect() {
             .await
             .unwrap();
     assert_eq!(payments, 1);
-    let duplicates_after = duplicates(
-        p.http
-            .get(&metrics)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let duplicates_after = duplicates().await.unwrap();
     assert!(
         duplicates_after > duplicates_before,
         "inventory-saga's inbox recognised the redelivery ({duplicates_before} -> {duplicates_after})"

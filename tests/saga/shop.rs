@@ -172,35 +172,29 @@ pub async fn payment_reaches(p: &Platform, order_id: &str, status: &str) -> Valu
 
 /// The order's shipment, once it exists.
 pub async fn shipment(p: &Platform, order_id: &str) -> Value {
-    eventually(&format!("a shipment for {order_id}"), SAGA, || async {
+    shipment_when(p, order_id, None).await
+}
+
+/// The shipment of an order once it has `status`.
+pub async fn shipment_reaches(p: &Platform, order_id: &str, status: &str) -> Value {
+    shipment_when(p, order_id, Some(status)).await
+}
+
+async fn shipment_when(p: &Platform, order_id: &str, status: Option<&str>) -> Value {
+    let what = format!(
+        "the shipment of {order_id} {}",
+        status.unwrap_or("to exist")
+    );
+    eventually(&what, SAGA, || async {
         let (code, body) = p
             .get(format!("{}/orders/{order_id}/shipment", p.shipping))
             .await;
-        if code == 200 {
+        if code == 200 && status.is_none_or(|s| body["status"] == s) {
             Ok(body)
         } else {
             Err(format!("{code} {body}"))
         }
     })
-    .await
-}
-
-/// The shipment of an order once it has `status`.
-pub async fn shipment_reaches(p: &Platform, order_id: &str, status: &str) -> Value {
-    eventually(
-        &format!("the shipment of {order_id} {status}"),
-        SAGA,
-        || async {
-            let (code, body) = p
-                .get(format!("{}/orders/{order_id}/shipment", p.shipping))
-                .await;
-            if code == 200 && body["status"] == status {
-                Ok(body)
-            } else {
-                Err(format!("{code} {body}"))
-            }
-        },
-    )
     .await
 }
 

@@ -276,6 +276,32 @@ impl Platform {
             })
     }
 
+    /// The sum of a counter of the workers' `/metrics` over the series whose labels include every
+    /// one of `labels` (an error while the workers are not answering).
+    pub async fn worker_counter(&self, name: &str, labels: &[(&str, &str)]) -> Result<f64, String> {
+        let body = self
+            .http
+            .get(format!("{}/metrics", self.workers_url))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("the workers' /metrics: {e}"))?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        let prefix = format!("{name}{{");
+        Ok(body
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
+    }
+
     pub async fn get(&self, url: String) -> (u16, Value) {
         let response = self
             .http
