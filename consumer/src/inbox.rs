@@ -2,9 +2,7 @@
 //! event a consumer has applied. Recording comes first: if the event is already there the transaction
 //! is rolled back untouched, so a redelivered event has no second effect.
 
-use std::time::Duration;
-
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub struct Delivery<'a> {
@@ -47,21 +45,9 @@ pub async fn contains(
         .await
 }
 
-/// Delete inbox rows older than `retention`, for as long as the worker runs.
-pub fn spawn_janitor(pool: PgPool, retention: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(300));
-        loop {
-            ticker.tick().await;
-            let result = sqlx::query(
-                "DELETE FROM inbox WHERE processed_at < now() - make_interval(secs => $1)",
-            )
-            .bind(retention.as_secs_f64())
-            .execute(&pool)
-            .await;
-            if let Err(error) = result {
-                tracing::warn!(%error, "inbox purge failed; will retry");
-            }
-        }
-    })
-}
+/// The inbox's rows expire after a retention far longer than any redelivery window.
+pub const EXPIRING: orderflow_service_kit::database::Expiring =
+    orderflow_service_kit::database::Expiring {
+        table: "inbox",
+        column: "processed_at",
+    };

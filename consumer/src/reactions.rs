@@ -225,7 +225,12 @@ impl<R: Reactions> Transactional<R> {
                 .key_str()
                 .and_then(|key| parked.get_mut(key).map(|rows| (key, rows)))
                 .filter(|(_, rows)| !rows.is_empty());
-            let Some((key, rows)) = rows else {
+            // A record of a key with nothing parked, and the redriven dead letter at the head of
+            // its key, are applied; the latter then lets out what was parked behind it.
+            let redriven = rows.as_ref().is_some_and(|(_, rows)| {
+                rows[0].event_id == event_id && rows[0].state == parking::REDRIVEN
+            });
+            if rows.is_none() || redriven {
                 match self
                     .apply_one(&mut tx, batch.consumer, record, event)
                     .await?
@@ -237,22 +242,12 @@ impl<R: Reactions> Transactional<R> {
                         return refused(batch, index, reason);
                     }
                 }
+            }
+            let Some((key, rows)) = rows else {
                 continue;
             };
             let head = &rows[0];
-            if head.event_id == event_id && head.state == parking::REDRIVEN {
-                // The redriven dead letter: applied, then what was parked behind it.
-                match self
-                    .apply_one(&mut tx, batch.consumer, record, event)
-                    .await?
-                {
-                    One::Applied => {}
-                    One::Duplicate => applied.duplicates += 1,
-                    One::Refused(reason) => {
-                        drop(tx);
-                        return refused(batch, index, reason);
-                    }
-                }
+            if redriven {
                 parking::remove(&mut *tx, batch.consumer, event_id)
                     .await
                     .map_err(transient)?;

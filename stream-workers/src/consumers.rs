@@ -56,9 +56,11 @@ impl Worker {
             Some(statement_timeout()?),
         )
         .await?;
-        orderflow_consumer::inbox::spawn_janitor(
+        orderflow_service_kit::database::spawn_janitor(
             pool.clone(),
+            orderflow_consumer::inbox::EXPIRING,
             std::time::Duration::from_secs(30 * 24 * 3600),
+            std::time::Duration::from_secs(300),
         );
         let handler = Transactional {
             reactions: spec.reactions.clone(),

@@ -1,5 +1,6 @@
 //! A service's database: the connection pool, the migrations (the kit's shared tables, such as the
-//! outbox, followed by the service's own), and throwaway databases for tests.
+//! outbox, followed by the service's own), the janitor that keeps the kit's tables bounded, and
+//! throwaway databases for tests.
 //!
 //! The kit's migrations are numbered below 100 and a service's from 100 up, so both live in one
 //! `_sqlx_migrations` history.
@@ -76,6 +77,54 @@ pub async fn connect_and_migrate_bounded(
         .await
         .with_context(|| format!("migrating database {database}"))?;
     Ok(pool)
+}
+
+/// One of the kit's tables whose rows expire: the table and its timestamp column.
+#[derive(Debug, Clone, Copy)]
+pub struct Expiring {
+    pub table: &'static str,
+    pub column: &'static str,
+}
+
+/// Delete the rows of `expiring` older than `retention`; how many went.
+pub async fn purge_older_than(
+    pool: &PgPool,
+    expiring: Expiring,
+    retention: Duration,
+) -> sqlx::Result<u64> {
+    let sql = format!(
+        "DELETE FROM {} WHERE {} < now() - make_interval(secs => $1)",
+        expiring.table, expiring.column
+    );
+    let done = sqlx::query(&sql)
+        .bind(retention.as_secs_f64())
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Purge `expiring` of rows older than `retention` every `interval`, for as long as the process runs.
+pub fn spawn_janitor(
+    pool: PgPool,
+    expiring: Expiring,
+    retention: Duration,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            match purge_older_than(&pool, expiring, retention).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::debug!(table = expiring.table, deleted = n, "expired rows purged")
+                }
+                Err(error) => {
+                    tracing::warn!(table = expiring.table, %error, "purge failed; will retry")
+                }
+            }
+        }
+    })
 }
 
 /// A fresh database for one test, migrated like the real one, dropped when the test ends.

@@ -470,34 +470,15 @@ mod store {
     }
 }
 
+/// The keys expire after their retention (`IdempotencyConfig::retention`).
+pub const EXPIRING: crate::database::Expiring = crate::database::Expiring {
+    table: "idempotency_keys",
+    column: "created_at",
+};
+
 /// Delete keys older than `retention`.
 pub async fn purge_older_than(pool: &PgPool, retention: Duration) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
-    )
-    .bind(retention.as_secs_f64())
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
-}
-
-/// Purge expired keys every `interval`, for as long as the service runs.
-pub fn spawn_janitor(
-    pool: PgPool,
-    config: IdempotencyConfig,
-    interval: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            ticker.tick().await;
-            match purge_older_than(&pool, config.retention).await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(deleted = n, "expired idempotency keys purged"),
-                Err(error) => tracing::warn!(%error, "idempotency key purge failed; will retry"),
-            }
-        }
-    })
+    crate::database::purge_older_than(pool, EXPIRING, retention).await
 }
 
 /// Documents the `Idempotency-Key` header on every POST of a service's OpenAPI document:

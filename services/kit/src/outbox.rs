@@ -4,12 +4,11 @@
 //! do. Debezium streams the insert; the janitor deletes rows once they are older than the retention.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use orderflow_schemas::Event;
 use orderflow_schemas::registry::EventCodec;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::trace::TraceContext;
@@ -46,36 +45,12 @@ pub async fn insert(conn: &mut PgConnection, row: &OutboxRow) -> sqlx::Result<()
     Ok(())
 }
 
-/// Delete outbox rows older than `retention`. Debezium has read them from the WAL long before;
-/// the rows are kept a while only so a person can look at recent events with SQL.
-pub async fn purge_older_than(pool: &PgPool, retention: Duration) -> sqlx::Result<u64> {
-    let seconds = retention.as_secs_f64();
-    let done =
-        sqlx::query("DELETE FROM outbox WHERE created_at < now() - make_interval(secs => $1)")
-            .bind(seconds)
-            .execute(pool)
-            .await?;
-    Ok(done.rows_affected())
-}
-
-/// Purge the outbox every `interval`, for as long as the service runs.
-pub fn spawn_janitor(
-    pool: PgPool,
-    retention: Duration,
-    interval: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            ticker.tick().await;
-            match purge_older_than(&pool, retention).await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(deleted = n, "outbox purged"),
-                Err(error) => tracing::warn!(%error, "outbox purge failed; will retry"),
-            }
-        }
-    })
-}
+/// The outbox's rows expire: Debezium has read them from the WAL long before; they are kept a
+/// while only so a person can look at recent events with SQL.
+pub const EXPIRING: crate::database::Expiring = crate::database::Expiring {
+    table: "outbox",
+    column: "created_at",
+};
 
 /// Encodes typed events through the registry and appends them to the outbox.
 /// Cheap to clone: the registry client (and its schema cache) is shared.

@@ -66,8 +66,19 @@ pub async fn run(spec: ServiceSpec) -> anyhow::Result<()> {
     let pool =
         crate::database::connect_and_migrate(&stack.postgres, spec.name, spec.migrations).await?;
     let outbox = Outbox::new(&stack.registry_url)?;
-    outbox::spawn_janitor(pool.clone(), retention, Duration::from_secs(60));
-    idempotency::spawn_janitor(pool.clone(), idempotency, Duration::from_secs(300));
+    let janitor = crate::database::spawn_janitor;
+    janitor(
+        pool.clone(),
+        outbox::EXPIRING,
+        retention,
+        Duration::from_secs(60),
+    );
+    janitor(
+        pool.clone(),
+        idempotency::EXPIRING,
+        idempotency.retention,
+        Duration::from_secs(300),
+    );
     let context = ServiceContext { pool, outbox };
     let server = Server::bind(listen, routes_with(&spec, context, idempotency))
         .await
