@@ -21,7 +21,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::pipeline::{Target, now, post};
+use super::pipeline::{Target, now, post, post_keyed};
 
 /// The topics that carry the events of an order.
 pub const TOPICS: [&str; 4] = [
@@ -236,7 +236,15 @@ fn tail(
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
-        let message = message?;
+        // A broker that is down (or restarting) is reported here; librdkafka reconnects by itself.
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, "the bench's Kafka tail: an error from Kafka; going on");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
         let received = now();
         let event_type = header(&message, "event_type").unwrap_or_default();
         let Some(id) = header(&message, "id") else {
@@ -364,7 +372,9 @@ async fn react(
     }
 }
 
-/// One carrier call (dispatch or deliver), retried a few times on a transport error or a 5xx.
+/// One carrier call (dispatch or deliver), retried on a transport error or a 5xx for
+/// `target.patience`, with one `Idempotency-Key`, so a retry after a lost answer is not a second
+/// dispatch.
 async fn carrier_call(
     target: Arc<Target>,
     tracker: Arc<Tracker>,
@@ -381,14 +391,19 @@ async fn carrier_call(
             o.deliver_sent = Some(sent);
         }
     });
+    let key = uuid::Uuid::new_v4().to_string();
+    let deadline = std::time::Instant::now() + target.patience;
     let mut last = String::new();
-    for attempt in 0..5 {
+    for attempt in 0u64.. {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            if std::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis((200 * attempt).min(1_000))).await;
         }
-        match post(&target.http, url.clone(), body.clone()).await {
+        match post_keyed(&target.http, url.clone(), body.clone(), &key).await {
             Ok((status, _)) if status < 300 => return,
-            Ok((status, answer)) if status < 500 => {
+            Ok((status, answer)) if status < 500 && status != 429 => {
                 last = format!("{status} {answer}");
                 break;
             }
