@@ -374,7 +374,10 @@ async fn react(
 
 /// One carrier call (dispatch or deliver), retried on a transport error or a 5xx for
 /// `target.patience`, with one `Idempotency-Key`, so a retry after a lost answer is not a second
-/// dispatch.
+/// dispatch. A 404 is retried for a few seconds too: PostgreSQL streams a transaction to logical
+/// decoding once its commit record is flushed, a moment before other sessions see it, so on a busy
+/// machine the event of a new shipment can reach the carrier, and the carrier's call the shipping
+/// service, before the shipment is visible there (seen under `orderflow chaos`).
 async fn carrier_call(
     target: Arc<Target>,
     tracker: Arc<Tracker>,
@@ -391,8 +394,9 @@ async fn carrier_call(
             o.deliver_sent = Some(sent);
         }
     });
-    let key = uuid::Uuid::new_v4().to_string();
-    let deadline = std::time::Instant::now() + target.patience;
+    let mut key = uuid::Uuid::new_v4().to_string();
+    let first = std::time::Instant::now();
+    let deadline = first + target.patience;
     let mut last = String::new();
     for attempt in 0u64.. {
         if attempt > 0 {
@@ -403,6 +407,11 @@ async fn carrier_call(
         }
         match post_keyed(&target.http, url.clone(), body.clone(), &key).await {
             Ok((status, _)) if status < 300 => return,
+            // A stored answer: the next try is a new request, with a new key.
+            Ok((404, answer)) if first.elapsed() < Duration::from_secs(5) => {
+                key = uuid::Uuid::new_v4().to_string();
+                last = format!("404 {answer}")
+            }
             Ok((status, answer)) if status < 500 && status != 429 => {
                 last = format!("{status} {answer}");
                 break;

@@ -313,7 +313,13 @@ async fn fault(
     options: &ChaosOptions,
 ) -> anyhow::Result<Row> {
     let killed_at = now();
-    let in_flight = tracker.in_flight();
+    let in_flight = tracker
+        .orders
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|o| !o.finished())
+        .count();
     let processes_killed = component.kill(state).await?;
     tokio::time::sleep(options.down).await;
     component.restart(root).await?;
