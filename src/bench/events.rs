@@ -21,7 +21,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::pipeline::{Target, now, post};
+use super::pipeline::{Target, now, post, post_with};
 
 /// The topics that carry the events of an order.
 pub const TOPICS: [&str; 4] = [
@@ -386,7 +386,7 @@ async fn carrier_call(
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
         }
-        match post(&target.http, url.clone(), body.clone()).await {
+        match post_with(&target.http, &target.carrier, url.clone(), body.clone()).await {
             Ok((status, _)) if status < 300 => return,
             Ok((status, answer)) if status < 500 => {
                 last = format!("{status} {answer}");
