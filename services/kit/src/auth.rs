@@ -232,12 +232,10 @@ impl IntoResponse for AuthError {
                     why.replace(['"', '\\'], "'")
                 ),
             ),
-            AuthError::Forbidden(why) => (
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                why,
-                r#"Bearer realm="orderflow", error="insufficient_scope""#.to_string(),
-            ),
+            AuthError::Forbidden(why) => {
+                return ApiError::new(StatusCode::FORBIDDEN, "forbidden", None, why)
+                    .into_response();
+            }
             AuthError::ProviderUnavailable(why) => {
                 tracing::error!(%why, "cannot check a token: the identity provider's keys are unavailable");
                 let body = ApiError::new(
@@ -598,7 +596,10 @@ async fn authenticate(
 }
 
 /// Require a verified bearer token on every route of `routes`.
-pub fn layer(routes: axum::Router, authenticator: Authenticator) -> axum::Router {
+pub fn layer<S: Clone + Send + Sync + 'static>(
+    routes: axum::Router<S>,
+    authenticator: Authenticator,
+) -> axum::Router<S> {
     routes.layer(axum::middleware::from_fn_with_state(
         authenticator,
         authenticate,

@@ -35,7 +35,10 @@ pub struct TestService {
     pub url: String,
     pub context: ServiceContext,
     pub stack: StackConfig,
+    /// A client that sends the admin token with every request (its default `Authorization`).
     pub http: reqwest::Client,
+    /// A client without default headers, for `request_as`.
+    bare: reqwest::Client,
     /// Tokens of the realm's roles, from the identity provider.
     pub identity: TestIdentity,
     /// The admin token `get`, `post`, ... send.
@@ -72,6 +75,18 @@ impl TestService {
         let outbox = Outbox::new(&stack.registry_url).expect("registry client");
         let identity = TestIdentity::new();
         let admin_token = identity.admin().await;
+        let bare = http;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {admin_token}")
+                .parse()
+                .expect("a token is a header value"),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("HTTP client");
         let context = ServiceContext {
             pool: database.pool.clone(),
             outbox,
@@ -83,6 +98,7 @@ impl TestService {
             context,
             stack,
             http,
+            bare,
             identity,
             admin_token,
             database: Some(database),
@@ -314,7 +330,7 @@ impl TestService {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        let mut request = self.bare.request(method, format!("{}{path}", self.url));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

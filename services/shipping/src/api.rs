@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Address, OrderId, ShipmentId};
-use orderflow_service_kit::auth::{Caller, Carrier, Principal, Role, Scope};
+use orderflow_service_kit::auth::{Caller, Carrier as CarrierCaller, Principal, Role, Scope};
 use orderflow_service_kit::http::path_param;
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
 use orderflow_service_kit::{
@@ -181,6 +181,14 @@ impl From<Shipment> for ShipmentView {
     }
 }
 
+/// What shipments a caller may read: a carrier's every one, else the caller's customer scope.
+fn read_scope(caller: &Principal) -> Result<Scope, ApiError> {
+    if caller.has(Role::Carrier) {
+        return Ok(Scope::All);
+    }
+    Ok(caller.scope()?)
+}
+
 /// The shipment of an order.
 #[utoipa::path(
     get,
@@ -192,14 +200,6 @@ impl From<Shipment> for ShipmentView {
         (status = 404, description = "The order has no shipment (yet)", body = ApiError),
     )
 )]
-/// What shipments a caller may read: a carrier's every one, else the caller's customer scope.
-fn read_scope(caller: &Principal) -> Result<Scope, ApiError> {
-    if caller.has(Role::Carrier) {
-        return Ok(Scope::All);
-    }
-    Ok(caller.scope()?)
-}
-
 #[tracing::instrument(skip(context, caller))]
 async fn get_order_shipment(
     State(context): State<ServiceContext>,
@@ -261,7 +261,7 @@ async fn get_shipment(
 #[tracing::instrument(skip(idempotency, context, request))]
 async fn dispatch_shipment(
     State(context): State<ServiceContext>,
-    _: Carrier,
+    _: CarrierCaller,
     trace: TraceContext,
     Path(shipment_id): Path<String>,
     Idempotent(idempotency, ApiJson(request)): Idempotent<ApiJson<DispatchRequest>>,
@@ -295,7 +295,7 @@ async fn dispatch_shipment(
 #[tracing::instrument(skip(idempotency, context))]
 async fn deliver_shipment(
     State(context): State<ServiceContext>,
-    _: Carrier,
+    _: CarrierCaller,
     trace: TraceContext,
     Path(shipment_id): Path<String>,
     idempotency: Idempotency,

@@ -100,9 +100,8 @@ async fn a_carrier_or_an_unlinked_customer_has_no_orders() {
             (Method::GET, "/orders".to_string()),
             (Method::POST, format!("/orders/{order}/cancel")),
         ] {
-            let (status, headers, body) = svc.request_as(method.clone(), &path, Some(token), None).await;
+            let (status, _, body) = svc.request_as(method.clone(), &path, Some(token), None).await;
             assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{method} {path}: {body}");
-            assert!(headers.contains_key("www-authenticate"));
         }
     }
     svc.finish().await;
