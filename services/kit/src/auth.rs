@@ -260,7 +260,9 @@ impl IntoResponse for AuthError {
 /// The token's claims this module reads; `iss`, `aud` and `exp` are checked by `jsonwebtoken`.
 #[derive(Debug, Deserialize)]
 struct Claims {
-    sub: String,
+    /// Optional here so that a token without it is refused by the claim check, naming it.
+    #[serde(default)]
+    sub: Option<String>,
     #[serde(default)]
     azp: Option<String>,
     #[serde(default)]
@@ -295,8 +297,12 @@ impl TryFrom<Claims> for Principal {
             .filter_map(|name| Role::from_name(name))
             .collect();
         roles.dedup();
+        let subject = claims
+            .sub
+            .filter(|sub| !sub.is_empty())
+            .ok_or_else(|| AuthError::InvalidToken("the token has no subject (sub)".into()))?;
         Ok(Principal {
-            subject: claims.sub,
+            subject,
             client: claims.azp.unwrap_or_default(),
             roles,
             customer_id,
@@ -392,6 +398,9 @@ impl Authenticator {
                 ErrorKind::InvalidIssuer => format!("the issuer is not {}", config.issuer),
                 ErrorKind::InvalidAudience => {
                     format!("the audience does not include {}", config.audience)
+                }
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    format!("the token has no {claim} claim")
                 }
                 _ => e.to_string(),
             };
@@ -720,7 +729,7 @@ mod tests {
     #[test]
     fn a_malformed_customer_id_claim_refuses_the_token() {
         let claims = Claims {
-            sub: "s".into(),
+            sub: Some("s".into()),
             azp: None,
             realm_access: RealmAccess {
                 roles: vec!["customer".into(), "offline_access".into()],
