@@ -55,6 +55,8 @@ pub struct AuthConfig {
     pub audience: String,
     /// `ORDERFLOW_AUTH_LEEWAY_SECONDS` (5): clock skew allowed on `exp` and `nbf`.
     pub leeway_seconds: u64,
+    /// The least time between two JWKS fetches ([`MIN_REFETCH`]).
+    pub min_refetch: Duration,
 }
 
 impl AuthConfig {
@@ -80,6 +82,7 @@ impl AuthConfig {
             issuer: issuer.trim_end_matches('/').to_string(),
             audience,
             leeway_seconds: setting_or("ORDERFLOW_AUTH_LEEWAY_SECONDS", 5)?,
+            min_refetch: MIN_REFETCH,
         })
     }
 }
@@ -422,7 +425,8 @@ impl Authenticator {
         {
             let cache = self.inner.keys.read().await;
             let fresh = cache.fetched_at.is_some_and(|t| t.elapsed() < MAX_KEY_AGE);
-            let recently_tried = cache.attempted_at.is_some_and(|t| t.elapsed() < MIN_REFETCH);
+            let min_refetch = self.inner.config.min_refetch;
+            let recently_tried = cache.attempted_at.is_some_and(|t| t.elapsed() < min_refetch);
             if let Some(found) = cache.keys.get(kid)
                 && (fresh || recently_tried)
             {
