@@ -122,7 +122,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let office = TokenSource::client_credentials("orderflow-demo", "ORDERFLOW_IDENTITY_DEMO_SECRET")?;
+    let office =
+        TokenSource::client_credentials("orderflow-demo", "ORDERFLOW_IDENTITY_DEMO_SECRET")?;
     let admin = Api {
         http: http.clone(),
         token: office.clone(),
@@ -173,7 +174,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         let sku = format!("DEMO-{run_id}-{name}");
         let body = json!({"sku": sku, "name": title, "unit_price": {"amount_minor": price, "currency": "EUR"}, "on_hand": on_hand});
         expect_status(
-            admin.post(format!("{}/products", urls.inventory), body).await?,
+            admin
+                .post(format!("{}/products", urls.inventory), body)
+                .await?,
             201,
             "create a product",
         )?;
@@ -189,13 +192,17 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             "shipping_address": {"line1": format!("{} Demo Street", i + 1), "city": "Berlin", "postal_code": "10115", "country": "DE"}
         });
         let (_, customer) = expect_status(
-            admin.post(format!("{}/customers", urls.customers), body).await?,
+            admin
+                .post(format!("{}/customers", urls.customers), body)
+                .await?,
             201,
             "register a customer",
         )?;
         customers.push(customer["id"].as_str().context("customer id")?.to_string());
     }
-    step.set_message(format!("linking the user {DEMO_CUSTOMER_USER} to the first customer"));
+    step.set_message(format!(
+        "linking the user {DEMO_CUSTOMER_USER} to the first customer"
+    ));
     let first: orderflow_schemas::CustomerId = customers
         .first()
         .context("the demo needs at least one customer")?
@@ -261,7 +268,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         .map(|(plan, customer, lines)| {
             let (urls, bar) = (&urls, &bar);
             // The first customer's orders are alice's own; the others the back office places.
-            let api = if customer == customers[0] { &alice } else { &admin };
+            let api = if customer == customers[0] {
+                &alice
+            } else {
+                &admin
+            };
             async move {
                 let order_id = place(api, urls, &customer, &lines).await?;
                 if plan == Plan::CancelEarly {
@@ -316,44 +327,40 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
                 ("CONFIRMED", Plan::CancelAfterPayment) => {
                     admin
                         .post(
-                        format!("{}/orders/{order_id}/cancel", urls.orders),
-                        json!({"reason_detail": "found it cheaper"}),
-                    )
-                    .await?;
+                            format!("{}/orders/{order_id}/cancel", urls.orders),
+                            json!({"reason_detail": "found it cheaper"}),
+                        )
+                        .await?;
                     still.push((plan, order_id));
                 }
                 ("CONFIRMED", _) => {
                     let (status, shipment) = carrier
-                        .get(
-                        format!("{}/orders/{order_id}/shipment", urls.shipping),
-                    )
-                    .await?;
+                        .get(format!("{}/orders/{order_id}/shipment", urls.shipping))
+                        .await?;
                     if status == 200 && shipment["status"] == "CREATED" {
                         let id = shipment["shipment_id"].as_str().unwrap_or_default();
                         let tracking = format!("DEMO{}", &order_id[..8].to_uppercase());
                         carrier
                             .post(
-                            format!("{}/shipments/{id}/dispatch", urls.shipping),
-                            json!({"carrier": "DemoPost", "tracking_number": tracking}),
-                        )
-                        .await?;
+                                format!("{}/shipments/{id}/dispatch", urls.shipping),
+                                json!({"carrier": "DemoPost", "tracking_number": tracking}),
+                            )
+                            .await?;
                     }
                     still.push((plan, order_id));
                 }
                 ("SHIPPED", _) => {
                     let (status, shipment) = carrier
-                        .get(
-                        format!("{}/orders/{order_id}/shipment", urls.shipping),
-                    )
-                    .await?;
+                        .get(format!("{}/orders/{order_id}/shipment", urls.shipping))
+                        .await?;
                     if status == 200 && shipment["status"] == "DISPATCHED" {
                         let id = shipment["shipment_id"].as_str().unwrap_or_default();
                         carrier
                             .post(
-                            format!("{}/shipments/{id}/deliver", urls.shipping),
-                            json!({}),
-                        )
-                        .await?;
+                                format!("{}/shipments/{id}/deliver", urls.shipping),
+                                json!({}),
+                            )
+                            .await?;
                     }
                     still.push((plan, order_id));
                 }
@@ -389,9 +396,8 @@ async fn print_reports(admin: &Api, urls: &Urls) {
         .get(format!(
             "{}/reports/sales?from={today}&to={today}&interval=day",
             urls.reports
-        ),
-    )
-    .await
+        ))
+        .await
     {
         Ok((200, body)) => println!("  sales today:   {body}"),
         Ok((status, body)) => println!("  sales today:   {status} {body}"),
@@ -406,9 +412,8 @@ async fn print_reports(admin: &Api, urls: &Urls) {
         Err(error) => println!("  outcomes:      unavailable ({error:#})"),
     }
     match admin
-        .get(format!("{}/reports/top-customers?limit=3", urls.reports),
-    )
-    .await
+        .get(format!("{}/reports/top-customers?limit=3", urls.reports))
+        .await
     {
         Ok((200, body)) => println!("  top customers: {body}"),
         Ok((status, body)) => println!("  top customers: {status} {body}"),

@@ -24,12 +24,18 @@ async fn the_realm_issues_tokens_the_apis_accept() {
         .unwrap();
     assert_eq!(document["issuer"], authenticator.config().issuer.as_str());
 
-    let token = TokenSource::client_credentials("orderflow-carrier", "ORDERFLOW_IDENTITY_CARRIER_SECRET")
-        .unwrap()
-        .bearer()
+    let token =
+        TokenSource::client_credentials("orderflow-carrier", "ORDERFLOW_IDENTITY_CARRIER_SECRET")
+            .unwrap()
+            .bearer()
+            .await
+            .unwrap_or_else(|e| {
+                Server::Identity.failed(&stack(), "issue a token", format!("{e:#}"))
+            });
+    let principal = authenticator
+        .verify(&token)
         .await
-        .unwrap_or_else(|e| Server::Identity.failed(&stack(), "issue a token", format!("{e:#}")));
-    let principal = authenticator.verify(&token).await.expect("the token verifies");
+        .expect("the token verifies");
     assert_eq!(principal.roles(), &[Role::Carrier]);
     assert_eq!(principal.client, "orderflow-carrier");
     assert_eq!(principal.customer_id, None);

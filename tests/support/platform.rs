@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use orderflow_platform::StackConfig;
 use orderflow_service_kit::Outbox;
-use orderflow_service_kit::database::connect_and_migrate;
 use orderflow_service_kit::auth::Authenticator;
+use orderflow_service_kit::database::connect_and_migrate;
 use orderflow_service_kit::server::Server;
-use orderflow_service_kit::testing::TestIdentity;
 use orderflow_service_kit::service::{ServiceContext, ServiceSpec, routes};
+use orderflow_service_kit::testing::TestIdentity;
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -131,7 +131,8 @@ async fn serve(stack: &StackConfig, spec: ServiceSpec) -> String {
             ServiceContext {
                 pool,
                 outbox,
-                auth: Authenticator::from_env().unwrap_or_else(|e| panic!("auth configuration: {e}")),
+                auth: Authenticator::from_env()
+                    .unwrap_or_else(|e| panic!("auth configuration: {e}")),
             },
         ),
     )

@@ -291,7 +291,9 @@ fn authenticator() -> orderflow_service_kit::auth::Authenticator {
 
 /// A client that sends an admin token from the identity provider with every request.
 async fn admin_client() -> reqwest::Client {
-    let token = orderflow_service_kit::testing::TestIdentity::new().admin().await;
+    let token = orderflow_service_kit::testing::TestIdentity::new()
+        .admin()
+        .await;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,

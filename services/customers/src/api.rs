@@ -345,8 +345,7 @@ async fn get_customer(
     } else {
         None
     };
-    let customer = customer
-        .ok_or_else(|| ApiError::not_found(format!("customer {id}")))?;
+    let customer = customer.ok_or_else(|| ApiError::not_found(format!("customer {id}")))?;
     Ok(Json(customer.into()))
 }
 

@@ -26,19 +26,47 @@ async fn a_customer_reads_their_own_record_only() {
     }
     let alice = svc.identity.customer(ids[0].parse().unwrap()).await;
     let (status, _, body) = svc
-        .request_as(Method::GET, &format!("/customers/{}", ids[0]), Some(&alice), None)
+        .request_as(
+            Method::GET,
+            &format!("/customers/{}", ids[0]),
+            Some(&alice),
+            None,
+        )
         .await;
-    assert_eq!((status, body["id"].as_str()), (StatusCode::OK, Some(ids[0].as_str())), "{body}");
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (StatusCode::OK, Some(ids[0].as_str())),
+        "{body}"
+    );
     let (status, _, body) = svc
-        .request_as(Method::GET, &format!("/customers/{}", ids[1]), Some(&alice), None)
+        .request_as(
+            Method::GET,
+            &format!("/customers/{}", ids[1]),
+            Some(&alice),
+            None,
+        )
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "another customer's record: {body}");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another customer's record: {body}"
+    );
     for (method, path, body) in [
         (Method::GET, "/customers".to_string(), None),
-        (Method::POST, "/customers".to_string(), Some(registration(7))),
-        (Method::POST, format!("/customers/{}/deactivate", ids[0]), None),
+        (
+            Method::POST,
+            "/customers".to_string(),
+            Some(registration(7)),
+        ),
+        (
+            Method::POST,
+            format!("/customers/{}/deactivate", ids[0]),
+            None,
+        ),
     ] {
-        let (status, _, answer) = svc.request_as(method.clone(), &path, Some(&alice), body).await;
+        let (status, _, answer) = svc
+            .request_as(method.clone(), &path, Some(&alice), body)
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
     }
     let (_, body) = svc.get(&format!("/customers/{}", ids[0])).await;

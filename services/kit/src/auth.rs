@@ -187,7 +187,8 @@ impl Principal {
         match (self.has(Role::Customer), self.customer_id) {
             (true, Some(customer)) => Ok(Scope::Customer(customer)),
             (true, None) => Err(AuthError::Forbidden(
-                "this account is not linked to a customer record (no customer_id in the token)".into(),
+                "this account is not linked to a customer record (no customer_id in the token)"
+                    .into(),
             )),
             (false, _) => Err(AuthError::Forbidden(
                 "this needs the role customer or admin".into(),
@@ -212,7 +213,9 @@ impl fmt::Display for AuthError {
             AuthError::MissingToken => write!(f, "no bearer token"),
             AuthError::InvalidToken(why) => write!(f, "invalid token: {why}"),
             AuthError::Forbidden(why) => write!(f, "forbidden: {why}"),
-            AuthError::ProviderUnavailable(why) => write!(f, "identity provider unavailable: {why}"),
+            AuthError::ProviderUnavailable(why) => {
+                write!(f, "identity provider unavailable: {why}")
+            }
         }
     }
 }
@@ -289,7 +292,9 @@ impl TryFrom<Claims> for Principal {
             .filter(|id| !id.is_empty())
             .map(|id| {
                 id.parse::<CustomerId>().map_err(|e| {
-                    AuthError::InvalidToken(format!("the customer_id claim is not a customer id: {e}"))
+                    AuthError::InvalidToken(format!(
+                        "the customer_id claim is not a customer id: {e}"
+                    ))
                 })
             })
             .transpose()?;
@@ -426,7 +431,9 @@ impl Authenticator {
             let cache = self.inner.keys.read().await;
             let fresh = cache.fetched_at.is_some_and(|t| t.elapsed() < MAX_KEY_AGE);
             let min_refetch = self.inner.config.min_refetch;
-            let recently_tried = cache.attempted_at.is_some_and(|t| t.elapsed() < min_refetch);
+            let recently_tried = cache
+                .attempted_at
+                .is_some_and(|t| t.elapsed() < min_refetch);
             if let Some(found) = cache.keys.get(kid)
                 && (fresh || recently_tried)
             {
@@ -449,7 +456,10 @@ impl Authenticator {
         cache.attempted_at = Some(Instant::now());
         match fetched {
             Ok(keys) => {
-                tracing::info!(keys = keys.len(), "fetched the identity provider's signing keys");
+                tracing::info!(
+                    keys = keys.len(),
+                    "fetched the identity provider's signing keys"
+                );
                 cache.keys = keys;
                 cache.fetched_at = Some(Instant::now());
             }
@@ -673,8 +683,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::Forbidden(why) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", None, why),
-            other => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", None, other.to_string()),
+            AuthError::Forbidden(why) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", None, why)
+            }
+            other => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                None,
+                other.to_string(),
+            ),
         }
     }
 }
@@ -726,8 +743,16 @@ mod tests {
             principal(&[Role::Carrier], None).scope(),
             Err(AuthError::Forbidden(_))
         ));
-        assert!(principal(&[Role::Carrier], None).require(&[Role::Admin]).is_err());
-        assert!(principal(&[Role::Admin], None).require(&[Role::Carrier, Role::Admin]).is_ok());
+        assert!(
+            principal(&[Role::Carrier], None)
+                .require(&[Role::Admin])
+                .is_err()
+        );
+        assert!(
+            principal(&[Role::Admin], None)
+                .require(&[Role::Carrier, Role::Admin])
+                .is_ok()
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use sqlx::Row;
 
 use crate::auth::Authenticator;
 use crate::database::{TestDatabase, connect_and_migrate};
-use crate::identity::{IdentityAdmin, TokenSource};
 use crate::idempotency::{IdempotencyConfig, KEY_HEADER, REPLAYED_HEADER};
+use crate::identity::{IdentityAdmin, TokenSource};
 use crate::outbox::{Outbox, OutboxRow};
 use crate::server::Server;
 use crate::service::{ServiceContext, ServiceSpec, routes_with};
@@ -455,11 +455,14 @@ const TEST_USER_PASSWORD: &str = "orderflow-test-user";
 impl TestIdentity {
     /// Panics naming the key when the identity settings are missing.
     pub fn new() -> Self {
-        let admin = TokenSource::client_credentials("orderflow-tests", "ORDERFLOW_IDENTITY_TESTS_SECRET")
-            .unwrap_or_else(|e| panic!("identity configuration: {e:#}"));
-        let carrier =
-            TokenSource::client_credentials("orderflow-carrier", "ORDERFLOW_IDENTITY_CARRIER_SECRET")
+        let admin =
+            TokenSource::client_credentials("orderflow-tests", "ORDERFLOW_IDENTITY_TESTS_SECRET")
                 .unwrap_or_else(|e| panic!("identity configuration: {e:#}"));
+        let carrier = TokenSource::client_credentials(
+            "orderflow-carrier",
+            "ORDERFLOW_IDENTITY_CARRIER_SECRET",
+        )
+        .unwrap_or_else(|e| panic!("identity configuration: {e:#}"));
         let users = IdentityAdmin::new(admin.clone())
             .unwrap_or_else(|e| panic!("identity configuration: {e:#}"));
         Self {

@@ -83,7 +83,9 @@ async fn certs(State(p): State<Provider>) -> Json<Value> {
 async fn provider(published: &[&Key]) -> Provider {
     let provider = Provider {
         issuer: Arc::default(),
-        keys: Arc::new(Mutex::new(published.iter().map(|k| k.jwk.clone()).collect())),
+        keys: Arc::new(Mutex::new(
+            published.iter().map(|k| k.jwk.clone()).collect(),
+        )),
         fetches: Arc::default(),
     };
     let app = Router::new()
@@ -127,7 +129,10 @@ fn authenticator(p: &Provider) -> Authenticator {
 fn refused(result: Result<impl std::fmt::Debug, AuthError>, containing: &str) {
     match result {
         Err(AuthError::InvalidToken(why)) => {
-            assert!(why.contains(containing), "expected {containing:?} in: {why}")
+            assert!(
+                why.contains(containing),
+                "expected {containing:?} in: {why}"
+            )
         }
         other => panic!("expected an invalid token ({containing}), got {other:?}"),
     }
@@ -140,27 +145,44 @@ async fn rotated_keys_are_fetched_again_at_most_once_per_interval() {
     let auth = authenticator(&p);
     let issuer = p.issuer.lock().unwrap().clone();
 
-    let principal = auth.verify(&sign(&a, claims(&issuer))).await.expect("key a verifies");
+    let principal = auth
+        .verify(&sign(&a, claims(&issuer)))
+        .await
+        .expect("key a verifies");
     assert_eq!(principal.subject, "user-1");
     assert_eq!(principal.roles(), &[Role::Customer]);
-    assert_eq!(principal.customer_id.unwrap().to_string(), "0190c4a5-6b6e-7c6e-8f3a-1b2c3d4e5f60");
+    assert_eq!(
+        principal.customer_id.unwrap().to_string(),
+        "0190c4a5-6b6e-7c6e-8f3a-1b2c3d4e5f60"
+    );
     auth.verify(&sign(&a, claims(&issuer))).await.unwrap();
     assert_eq!(p.fetches.load(Ordering::SeqCst), 1, "the keys are cached");
 
     // The provider rotates to key b. Right after a fetch, an unknown key id fetches nothing more
     // (made-up key ids cannot make the service hammer the provider) ...
     p.keys.lock().unwrap().push(b.jwk.clone());
-    refused(auth.verify(&sign(&b, claims(&issuer))).await, "does not publish");
+    refused(
+        auth.verify(&sign(&b, claims(&issuer))).await,
+        "does not publish",
+    );
     assert_eq!(p.fetches.load(Ordering::SeqCst), 1, "rate-limited");
     // ... and once the interval has passed, the unknown key id fetches the keys again and verifies.
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    auth.verify(&sign(&b, claims(&issuer))).await.expect("the rotated key verifies");
+    auth.verify(&sign(&b, claims(&issuer)))
+        .await
+        .expect("the rotated key verifies");
     assert_eq!(p.fetches.load(Ordering::SeqCst), 2);
     // A key id the provider never published, asked twice: one more fetch at most.
     let stranger = key("stranger");
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    refused(auth.verify(&sign(&stranger, claims(&issuer))).await, "does not publish");
-    refused(auth.verify(&sign(&stranger, claims(&issuer))).await, "does not publish");
+    refused(
+        auth.verify(&sign(&stranger, claims(&issuer))).await,
+        "does not publish",
+    );
+    refused(
+        auth.verify(&sign(&stranger, claims(&issuer))).await,
+        "does not publish",
+    );
     assert_eq!(p.fetches.load(Ordering::SeqCst), 3);
     // The key a is still published and still verifies, from the cache.
     auth.verify(&sign(&a, claims(&issuer))).await.unwrap();
@@ -180,25 +202,55 @@ async fn issuer_audience_expiry_algorithm_and_signature_are_checked() {
         }
         c
     };
-    auth.verify(&sign(&a, claims(&issuer))).await.expect("a good token");
-    refused(auth.verify(&sign(&a, with(json!({"exp": now() - 1})))).await, "expired");
-    refused(auth.verify(&sign(&a, with(json!({"iss": "http://elsewhere/realms/orderflow"})))).await, "issuer");
-    refused(auth.verify(&sign(&a, with(json!({"aud": "account"})))).await, "audience");
-    refused(auth.verify(&sign(&a, with(json!({"customer_id": "12"})))).await, "customer_id");
+    auth.verify(&sign(&a, claims(&issuer)))
+        .await
+        .expect("a good token");
+    refused(
+        auth.verify(&sign(&a, with(json!({"exp": now() - 1}))))
+            .await,
+        "expired",
+    );
+    refused(
+        auth.verify(&sign(
+            &a,
+            with(json!({"iss": "http://elsewhere/realms/orderflow"})),
+        ))
+        .await,
+        "issuer",
+    );
+    refused(
+        auth.verify(&sign(&a, with(json!({"aud": "account"}))))
+            .await,
+        "audience",
+    );
+    refused(
+        auth.verify(&sign(&a, with(json!({"customer_id": "12"}))))
+            .await,
+        "customer_id",
+    );
     let mut no_sub = claims(&issuer);
     no_sub.as_object_mut().unwrap().remove("sub");
     refused(auth.verify(&sign(&a, no_sub)).await, "sub");
     // Signed by another key under a's key id.
     let forger = key("a");
-    refused(auth.verify(&sign(&forger, claims(&issuer))).await, "signature");
+    refused(
+        auth.verify(&sign(&forger, claims(&issuer))).await,
+        "signature",
+    );
     // HS256 with a's key id (the algorithm-confusion attack): the key is for RS256 only.
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("a".into());
-    let hmac = jsonwebtoken::encode(&header, &claims(&issuer), &EncodingKey::from_secret(b"guess").unwrap()).unwrap();
+    let hmac = jsonwebtoken::encode(
+        &header,
+        &claims(&issuer),
+        &EncodingKey::from_secret(b"guess").unwrap(),
+    )
+    .unwrap();
     refused(auth.verify(&hmac).await, "HS256");
     // Not a JWT at all, and a JWT without a key id.
     refused(auth.verify("not.a.jwt").await, "not a JWT");
-    let no_kid = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims(&issuer), &a.private).unwrap();
+    let no_kid =
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims(&issuer), &a.private).unwrap();
     refused(auth.verify(&no_kid).await, "kid");
 }
 
@@ -212,5 +264,8 @@ async fn a_provider_that_cannot_be_reached_is_503_not_401() {
         min_refetch: Duration::from_secs(10),
     });
     let token = sign(&a, claims("http://127.0.0.1:9/realms/orderflow"));
-    assert!(matches!(auth.verify(&token).await, Err(AuthError::ProviderUnavailable(_))));
+    assert!(matches!(
+        auth.verify(&token).await,
+        Err(AuthError::ProviderUnavailable(_))
+    ));
 }

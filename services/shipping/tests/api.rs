@@ -642,7 +642,11 @@ async fn the_carrier_moves_shipments_a_customer_only_reads_their_own() {
     let (status, _, body) = svc
         .request_as(reqwest::Method::GET, &by_order, Some(&owner), None)
         .await;
-    assert_eq!(status, StatusCode::OK, "the owner reads the shipment: {body}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the owner reads the shipment: {body}"
+    );
     let (status, _, body) = svc
         .request_as(reqwest::Method::GET, &by_order, Some(&stranger), None)
         .await;
@@ -657,7 +661,11 @@ async fn the_carrier_moves_shipments_a_customer_only_reads_their_own() {
             Some(dhl()),
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "a customer dispatches: {body}");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a customer dispatches: {body}"
+    );
     assert_eq!(svc.counts(TABLES).await, before);
 
     let (status, _, body) = svc

@@ -26,7 +26,11 @@ async fn a_customer_reaches_only_their_own_orders() {
     // Bob is told it does not exist, and every write of his changes nothing.
     let before = svc.counts(TABLES).await;
     let (status, _, body) = svc.request_as(Method::GET, &path, Some(&bob), None).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found")),
+        "{body}"
+    );
     for (method, path, body) in [
         (Method::POST, format!("/orders/{alices_order}/cancel"), None),
         (Method::POST, format!("/orders/{alices_order}/place"), None),
@@ -35,12 +39,26 @@ async fn a_customer_reaches_only_their_own_orders() {
             format!("/orders/{alices_order}/lines"),
             Some(json!({"sku": "MUG", "quantity": 1})),
         ),
-        (Method::DELETE, format!("/orders/{alices_order}/lines/MUG"), None),
+        (
+            Method::DELETE,
+            format!("/orders/{alices_order}/lines/MUG"),
+            None,
+        ),
     ] {
-        let (status, _, answer) = svc.request_as(method.clone(), &path, Some(&bob), body).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path} as bob: {answer}");
+        let (status, _, answer) = svc
+            .request_as(method.clone(), &path, Some(&bob), body)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{method} {path} as bob: {answer}"
+        );
     }
-    assert_eq!(svc.counts(TABLES).await, before, "bob's requests changed nothing");
+    assert_eq!(
+        svc.counts(TABLES).await,
+        before,
+        "bob's requests changed nothing"
+    );
 
     // Bob's list holds his orders only, and he may not ask for Alice's.
     let bobs_order = {
@@ -55,7 +73,9 @@ async fn a_customer_reaches_only_their_own_orders() {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["order_id"].as_str().unwrap().to_string()
     };
-    let (status, _, page) = svc.request_as(Method::GET, "/orders", Some(&bob), None).await;
+    let (status, _, page) = svc
+        .request_as(Method::GET, "/orders", Some(&bob), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let ids: Vec<&str> = page["orders"]
         .as_array()
@@ -65,9 +85,18 @@ async fn a_customer_reaches_only_their_own_orders() {
         .collect();
     assert_eq!(ids, vec![bobs_order.as_str()]);
     let (status, _, body) = svc
-        .request_as(Method::GET, &format!("/orders?customer_id={alice_id}"), Some(&bob), None)
+        .request_as(
+            Method::GET,
+            &format!("/orders?customer_id={alice_id}"),
+            Some(&bob),
+            None,
+        )
         .await;
-    assert_eq!((status, body["field"].as_str()), (StatusCode::FORBIDDEN, Some("customer_id")), "{body}");
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("customer_id")),
+        "{body}"
+    );
     // Nor create a draft in Alice's name: the token's customer id decides.
     let (status, _, body) = svc
         .request_as(
@@ -77,11 +106,20 @@ async fn a_customer_reaches_only_their_own_orders() {
             Some(json!({"customer_id": alice_id.to_string()})),
         )
         .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "{body}"
+    );
 
     // Alice cancels her own order.
     let (status, _, body) = svc
-        .request_as(Method::POST, &format!("/orders/{alices_order}/cancel"), Some(&alice), None)
+        .request_as(
+            Method::POST,
+            &format!("/orders/{alices_order}/cancel"),
+            Some(&alice),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "CANCELLED");
@@ -100,8 +138,14 @@ async fn a_carrier_or_an_unlinked_customer_has_no_orders() {
             (Method::GET, "/orders".to_string()),
             (Method::POST, format!("/orders/{order}/cancel")),
         ] {
-            let (status, _, body) = svc.request_as(method.clone(), &path, Some(token), None).await;
-            assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{method} {path}: {body}");
+            let (status, _, body) = svc
+                .request_as(method.clone(), &path, Some(token), None)
+                .await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::FORBIDDEN, Some("forbidden")),
+                "{method} {path}: {body}"
+            );
         }
     }
     svc.finish().await;
@@ -120,21 +164,34 @@ async fn no_token_a_forged_token_or_an_expired_one_is_401() {
         let svc = &svc;
         let path = path.clone();
         async move {
-            let (status, headers, body) = svc.request_as(Method::POST, &format!("{path}/cancel"), token.as_deref(), None).await;
+            let (status, headers, body) = svc
+                .request_as(
+                    Method::POST,
+                    &format!("{path}/cancel"),
+                    token.as_deref(),
+                    None,
+                )
+                .await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
             let challenge = headers
                 .get("www-authenticate")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_else(|| panic!("{what}: no WWW-Authenticate"));
             assert!(challenge.starts_with("Bearer "), "{what}: {challenge}");
-            assert!(body["error"].is_string() && body["message"].is_string(), "{what}: {body}");
+            assert!(
+                body["error"].is_string() && body["message"].is_string(),
+                "{what}: {body}"
+            );
             challenge.to_string()
         }
     };
     let challenge = refused("no token", None).await;
     assert!(!challenge.contains("error="), "no token: {challenge}");
     let challenge = refused("garbage", Some("not-a-jwt".into())).await;
-    assert!(challenge.contains(r#"error="invalid_token""#), "{challenge}");
+    assert!(
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
+    );
     // The admin's own claims and Keycloak's key id, signed with a key of ours.
     let challenge = refused("forged", Some(forged(&admin, json!({})))).await;
     assert!(challenge.contains("signature"), "{challenge}");
@@ -146,7 +203,11 @@ async fn no_token_a_forged_token_or_an_expired_one_is_401() {
     // A genuine token, used after it expired (2 s lifetime, plus the service's 5 s leeway).
     let (short, lifetime) = svc.identity.short_lived().await;
     let (status, _, body) = svc.request_as(Method::GET, &path, Some(&short), None).await;
-    assert_eq!(status, StatusCode::OK, "the short-lived token works at first: {body}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the short-lived token works at first: {body}"
+    );
     tokio::time::sleep(lifetime + std::time::Duration::from_secs(6)).await;
     let challenge = refused("expired", Some(short)).await;
     assert!(challenge.contains("expired"), "{challenge}");
