@@ -3,6 +3,7 @@
 
 mod bench;
 mod cdc;
+mod chaos;
 mod demo;
 mod dlq;
 mod topics;
@@ -96,6 +97,31 @@ enum Command {
         /// Bisection phases between the last rate that kept up and the first that did not.
         #[arg(long, default_value_t = 3)]
         bisections: usize,
+    },
+    /// SIGKILL every process of the platform in turn under a steady load, start each again the way
+    /// the scripts do, then audit the data stores: nothing lost, nothing twice (scripts/chaos).
+    Chaos {
+        /// Offered orders per second, open loop, for the whole run.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Seconds each component stays down.
+        #[arg(long, default_value_t = 15)]
+        down: u64,
+        /// Healthy seconds before the first fault and between two.
+        #[arg(long, default_value_t = 10)]
+        gap: u64,
+        /// The components to kill, in order, comma-separated, or `all`.
+        #[arg(long, default_value = "all")]
+        components: String,
+        /// Longest wait for the orders caught in flight to finish after a component is back.
+        #[arg(long, default_value_t = 120)]
+        recover_max: u64,
+        /// Longest wait, after the load stops, for every order to finish and the sink to catch up.
+        #[arg(long, default_value_t = 180)]
+        settle: u64,
+        /// Where chaos.json goes.
+        #[arg(long, default_value = "target/chaos")]
+        out: std::path::PathBuf,
     },
     /// Drive the running platform: seed products and customers, place orders with every outcome,
     /// play the carrier, wait until all are finished, print a summary.
@@ -289,6 +315,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             customers: customers.max(1),
             seed,
             concurrency: concurrency.max(1),
+        }))?,
+        Command::Chaos {
+            rate,
+            down,
+            gap,
+            components,
+            recover_max,
+            settle,
+            out,
+        } => multi_thread_runtime()?.block_on(chaos::run(chaos::ChaosOptions {
+            rate: rate.max(0.1),
+            down: std::time::Duration::from_secs(down),
+            gap: std::time::Duration::from_secs(gap),
+            components: chaos::faults::Component::parse_list(&components)?,
+            recover_max: std::time::Duration::from_secs(recover_max),
+            settle: std::time::Duration::from_secs(settle),
+            out,
         }))?,
         Command::Bench {
             quick,

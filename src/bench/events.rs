@@ -21,7 +21,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::pipeline::{Target, now, post, post_with};
+use super::pipeline::{Target, now, post, post_keyed};
 
 /// The topics that carry the events of an order.
 pub const TOPICS: [&str; 4] = [
@@ -236,7 +236,15 @@ fn tail(
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
-        let message = message?;
+        // A broker that is down (or restarting) is reported here; librdkafka reconnects by itself.
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, "the bench's Kafka tail: an error from Kafka; going on");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
         let received = now();
         let event_type = header(&message, "event_type").unwrap_or_default();
         let Some(id) = header(&message, "id") else {
@@ -364,7 +372,12 @@ async fn react(
     }
 }
 
-/// One carrier call (dispatch or deliver), retried a few times on a transport error or a 5xx.
+/// One carrier call (dispatch or deliver), retried on a transport error or a 5xx for
+/// `target.patience`, with one `Idempotency-Key`, so a retry after a lost answer is not a second
+/// dispatch. A 404 is retried for a few seconds too: PostgreSQL streams a transaction to logical
+/// decoding once its commit record is flushed, a moment before other sessions see it, so on a busy
+/// machine the event of a new shipment can reach the carrier, and the carrier's call the shipping
+/// service, before the shipment is visible there (seen under `orderflow chaos`).
 async fn carrier_call(
     target: Arc<Target>,
     tracker: Arc<Tracker>,
@@ -381,14 +394,25 @@ async fn carrier_call(
             o.deliver_sent = Some(sent);
         }
     });
+    let mut key = uuid::Uuid::new_v4().to_string();
+    let first = std::time::Instant::now();
+    let deadline = first + target.patience;
     let mut last = String::new();
-    for attempt in 0..5 {
+    for attempt in 0u64.. {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            if std::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis((200 * attempt).min(1_000))).await;
         }
-        match post_with(&target.http, &target.carrier, url.clone(), body.clone()).await {
+        match post_keyed(&target.http, &target.carrier, url.clone(), body.clone(), &key).await {
             Ok((status, _)) if status < 300 => return,
-            Ok((status, answer)) if status < 500 => {
+            // A stored answer: the next try is a new request, with a new key.
+            Ok((404, answer)) if first.elapsed() < Duration::from_secs(5) => {
+                key = uuid::Uuid::new_v4().to_string();
+                last = format!("404 {answer}")
+            }
+            Ok((status, answer)) if status < 500 && status != 429 => {
                 last = format!("{status} {answer}");
                 break;
             }

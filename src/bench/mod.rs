@@ -15,12 +15,12 @@
 
 mod cdc;
 mod cost;
-mod events;
+pub(crate) mod events;
 mod limits;
-mod pipeline;
+pub(crate) mod pipeline;
 mod plot;
 mod search;
-mod stats;
+pub(crate) mod stats;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -158,6 +158,7 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
             customer_ids: Vec::new(),
             sku: String::new(),
             poll: Duration::from_millis(100),
+            patience: Duration::from_secs(3),
         },
         &run_id,
         10,

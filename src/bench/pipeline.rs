@@ -38,12 +38,19 @@ pub struct Target {
     pub sku: String,
     /// How often the searcher asks Elasticsearch.
     pub poll: Duration,
+    /// How long a carrier call is retried on a transport error or a 5xx (the same
+    /// `Idempotency-Key` every time): a few seconds for the bench, longer than an outage for
+    /// `orderflow chaos`.
+    pub patience: Duration,
 }
+
+/// Units of the run's product when it is created.
+pub const STOCK: i64 = 100_000_000;
 
 pub async fn setup(target_base: Target, run_id: &str, customers: usize) -> anyhow::Result<Target> {
     let mut target = target_base;
     let sku = format!("BENCH-{run_id}-ITEM");
-    let body = json!({"sku": sku, "name": "Bench item", "unit_price": {"amount_minor": 1_000, "currency": "EUR"}, "on_hand": 100_000_000});
+    let body = json!({"sku": sku, "name": "Bench item", "unit_price": {"amount_minor": 1_000, "currency": "EUR"}, "on_hand": STOCK});
     expect(
         post_with(
             &target.http,
@@ -310,6 +317,26 @@ pub async fn post_with(
     let response = http
         .post(&url)
         .bearer_auth(token.bearer().await?)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    read(response).await
+}
+
+/// A POST with an `Idempotency-Key` and a bearer token of `token`: the services answer a retry with
+/// the first call's answer (keys are scoped per token subject).
+pub async fn post_keyed(
+    http: &reqwest::Client,
+    token: &TokenSource,
+    url: String,
+    body: Value,
+    key: &str,
+) -> anyhow::Result<(u16, Value)> {
+    let response = http
+        .post(&url)
+        .bearer_auth(token.bearer().await?)
+        .header("Idempotency-Key", key)
         .json(&body)
         .send()
         .await

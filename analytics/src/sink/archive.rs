@@ -7,7 +7,15 @@
 //!
 //! `<prefix>/date=YYYY-MM-DD/topic=<topic>/partition=<p>/offset=<first offset, 12 digits>.avro`
 //!
-//! so writing the same window again (a replay, or the window growing) overwrites the same object.
+//! so writing the same window again (a replay, or the window growing) writes the same object.
+//!
+//! An object is never replaced by one with fewer records. Every write is conditional: the first
+//! write of a window only creates (`If-None-Match: *`), a later one only replaces the version this
+//! sink wrote last (`If-Match: <its ETag>`). When the condition fails, someone else wrote the object
+//! meanwhile (an earlier run of the sink that crashed before committing, or a sink that stalled past
+//! `max.poll.interval.ms` and woke up after its partition had moved on): the sink reads what is
+//! there and replaces it only if its own window holds more records; otherwise it keeps it (see
+//! [`put_window`]).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -16,8 +24,9 @@ use apache_avro::types::Value;
 use apache_avro::{Codec, DeflateSettings, Reader, Schema, Writer};
 use chrono::DateTime;
 use object_store::aws::AmazonS3Builder;
+use object_store::aws::S3ConditionalPut;
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload, RetryConfig};
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion};
 use orderflow_platform::config::S3Config;
 
 /// The archive record schema's text.
@@ -249,17 +258,87 @@ pub fn store(s3: &S3Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
         .with_allow_http(s3.endpoint.starts_with("http://"))
         .with_virtual_hosted_style_request(false)
         .with_retry(retry)
+        .with_conditional_put(S3ConditionalPut::ETagMatch)
         .build()?;
     Ok(Arc::new(store))
 }
 
-/// Write one object (the whole window), replacing what was there.
-pub async fn put(store: &dyn ObjectStore, path: &Path, bytes: Vec<u8>) -> anyhow::Result<()> {
-    store
-        .put(path, PutPayload::from(bytes))
-        .await
-        .map_err(|e| anyhow::anyhow!("putting {path}: {e}"))?;
-    Ok(())
+/// What a conditional write of a window ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WindowWrite {
+    /// The object now holds this window; its ETag, for the next write of the same window.
+    Written { e_tag: Option<String> },
+    /// The object already held as many records as this window, or more (written by another run or
+    /// another sink): it was kept as it is.
+    KeptExisting {
+        records: usize,
+        e_tag: Option<String>,
+    },
+}
+
+/// Write a window of `records` records (encoded as `bytes`) at `path`, never replacing an object
+/// that holds as many records or more. `e_tag` is the version this sink wrote last (`None`: it has
+/// not written this window yet, or forgot it in a rebalance).
+pub async fn put_window(
+    store: &dyn ObjectStore,
+    path: &Path,
+    bytes: Vec<u8>,
+    records: usize,
+    mut e_tag: Option<String>,
+) -> anyhow::Result<WindowWrite> {
+    let payload = PutPayload::from(bytes);
+    loop {
+        let mode = match &e_tag {
+            None => PutMode::Create,
+            Some(tag) => PutMode::Update(UpdateVersion {
+                e_tag: Some(tag.clone()),
+                version: None,
+            }),
+        };
+        let options = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        match store.put_opts(path, payload.clone(), options).await {
+            Ok(result) => {
+                return Ok(WindowWrite::Written {
+                    e_tag: result.e_tag,
+                });
+            }
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => {
+                // Someone else wrote it since: look at what is there.
+                match store.get(path).await {
+                    Ok(got) => {
+                        let Some(there_tag) = got.meta.e_tag.clone() else {
+                            anyhow::bail!("{path} has no ETag: conditional writes need one");
+                        };
+                        let there = got
+                            .bytes()
+                            .await
+                            .map_err(|e| anyhow::anyhow!("reading {path}: {e}"))?;
+                        let there_records = decode(&there)
+                            .map_err(|e| e.context(format!("decoding {path}")))?
+                            .len();
+                        if there_records >= records {
+                            return Ok(WindowWrite::KeptExisting {
+                                records: there_records,
+                                e_tag: Some(there_tag),
+                            });
+                        }
+                        tracing::info!(%path, there_records, records, "the archive object holds fewer records than this window: replacing it");
+                        e_tag = Some(there_tag);
+                    }
+                    // Deleted in between: create it.
+                    Err(object_store::Error::NotFound { .. }) => e_tag = None,
+                    Err(e) => anyhow::bail!("reading {path}: {e}"),
+                }
+            }
+            Err(e) => anyhow::bail!("putting {path}: {e}"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@
 //! 4. The runtime commits the offsets.
 //!
 //! A crash anywhere before step 4 replays the batch: the documents are versioned and the archive
-//! objects named by window, so the replay overwrites what the first attempt wrote.
+//! objects named by window and written conditionally, so the replay writes the same object again
+//! (or keeps it, when it already holds as much), and no object ever loses records.
 
 pub mod archive;
 pub mod backfill;
@@ -417,7 +418,8 @@ impl SinkHandler {
         Ok(refused)
     }
 
-    /// Write every window until S3 has them all.
+    /// Write every window until S3 has them all (or holds more of them, see
+    /// `archive::put_window`).
     async fn write_archive(&self, windows: &[Window], batch: &Batch<'_>) -> Result<(), BatchError> {
         let mut backoff = batch.backoff();
         let mut objects = Vec::with_capacity(windows.len());
@@ -434,19 +436,38 @@ impl SinkHandler {
             let bytes = archive::encode(&w.records, marker).map_err(|e| {
                 BatchError::Transient(e.context(format!("encoding the archive object {path}")))
             })?;
-            objects.push((path, bytes));
+            objects.push((w, path, bytes));
         }
         while !objects.is_empty() {
             let mut failed = Vec::new();
             let mut problem = String::new();
-            for (path, bytes) in objects {
-                match archive::put(self.store.as_ref(), &path, bytes.clone()).await {
-                    Ok(()) => {
-                        metrics::counter!("orderflow_sink_archive_writes_total", "consumer" => self.name).increment(1);
+            for (w, path, bytes) in objects {
+                let written = archive::put_window(
+                    self.store.as_ref(),
+                    &path,
+                    bytes.clone(),
+                    w.records.len(),
+                    w.e_tag.clone(),
+                )
+                .await;
+                match written {
+                    Ok(outcome) => {
+                        let (label, e_tag) = match outcome {
+                            archive::WindowWrite::Written { e_tag } => ("written", e_tag),
+                            archive::WindowWrite::KeptExisting { records, e_tag } => {
+                                tracing::warn!(consumer = self.name, %path, records, window = w.records.len(), "the archive object already holds this window or more (written by another run or sink): kept it");
+                                ("kept_existing", e_tag)
+                            }
+                        };
+                        metrics::counter!("orderflow_sink_archive_writes_total", "consumer" => self.name, "outcome" => label).increment(1);
+                        self.windows
+                            .lock()
+                            .unwrap()
+                            .written(&w.topic, w.partition, w.start, e_tag);
                     }
                     Err(error) => {
                         problem = format!("{error:#}");
-                        failed.push((path, bytes));
+                        failed.push((w, path, bytes));
                     }
                 }
             }

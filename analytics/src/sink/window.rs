@@ -36,6 +36,9 @@ pub struct Window {
     pub next_offset: i64,
     /// Its records so far, in offset order.
     pub records: Vec<ArchivedRecord>,
+    /// The ETag of the object as this sink wrote it last (`None`: not written by this run yet):
+    /// the next write replaces only that version (see `archive::put_window`).
+    pub e_tag: Option<String>,
 }
 
 impl Window {
@@ -108,6 +111,7 @@ impl Windows {
                 start,
                 next_offset: until,
                 records: earlier,
+                e_tag: None,
             },
         );
     }
@@ -127,6 +131,7 @@ impl Windows {
             start,
             next_offset: start,
             records: Vec::new(),
+            e_tag: None,
         });
         window.next_offset = record.offset + 1;
         window.records.push(record);
@@ -136,6 +141,16 @@ impl Windows {
     /// The open window of a partition.
     pub fn get(&self, topic: &str, partition: i32) -> Option<&Window> {
         self.open.get(&(topic.to_string(), partition))
+    }
+
+    /// Remember the ETag of what was written for the window of `topic`/`partition` starting at
+    /// `start`, if that window is still the open one.
+    pub fn written(&mut self, topic: &str, partition: i32, start: i64, e_tag: Option<String>) {
+        if let Some(w) = self.open.get_mut(&(topic.to_string(), partition))
+            && w.start == start
+        {
+            w.e_tag = e_tag;
+        }
     }
 
     /// Forget a partition's window (it will be rebuilt from Kafka if the partition comes back).

@@ -3,6 +3,7 @@
 //! own topic, consumer group, index and archive prefix. None is mocked and none skips: a server
 //! that is down fails the test naming it and the command that starts it.
 
+mod archive;
 mod kibana;
 mod orders;
 mod outage;
