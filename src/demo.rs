@@ -4,7 +4,13 @@
 //! (dispatching and delivering confirmed orders after a short delay), shows progress until every order
 //! is finished, and prints a summary from the reporting endpoints.
 //!
-//! Everything goes through the services' HTTP APIs; nothing here touches a database or Kafka.
+//! Everything goes through the services' HTTP APIs; nothing here touches a database or Kafka. Each
+//! call carries a bearer token from the identity provider, got as a real client would: the back office
+//! (catalogue, customers, reports, orders placed on a customer's behalf) is the `orderflow-demo`
+//! client's service account (client credentials, role admin); the carrier is the `orderflow-carrier`
+//! client; and the demo user `alice` (password grant) is linked to the first customer registered
+//! (onboarding: her `customer_id` attribute set through the admin API), whose orders she places and
+//! cancels herself with her own token.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,6 +20,7 @@ use anyhow::{Context, bail};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use orderflow_platform::config::setting;
+use orderflow_service_kit::identity::{IdentityAdmin, TokenSource};
 use serde_json::{Value, json};
 
 /// How the demo is sized.
@@ -49,6 +56,40 @@ struct Urls {
     reports: String,
 }
 
+/// An HTTP client that calls as one identity: every request carries that identity's bearer token.
+struct Api {
+    http: reqwest::Client,
+    token: TokenSource,
+}
+
+impl Api {
+    async fn post(&self, url: String, body: Value) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(self.token.bearer().await?)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        read(response).await
+    }
+
+    async fn get(&self, url: String) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(self.token.bearer().await?)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        read(response).await
+    }
+}
+
+/// The demo's customer user, linked to the first customer registered.
+const DEMO_CUSTOMER_USER: &str = "alice";
+
 fn url_of(key: &'static str) -> anyhow::Result<String> {
     let address: SocketAddr = setting(key)?;
     Ok(format!("http://{address}"))
@@ -81,6 +122,33 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
+    let office =
+        TokenSource::client_credentials("orderflow-demo", "ORDERFLOW_IDENTITY_DEMO_SECRET")?;
+    let admin = Api {
+        http: http.clone(),
+        token: office.clone(),
+    };
+    let carrier = Api {
+        http: http.clone(),
+        token: TokenSource::client_credentials(
+            "orderflow-carrier",
+            "ORDERFLOW_IDENTITY_CARRIER_SECRET",
+        )?,
+    };
+    let alice = Api {
+        http: http.clone(),
+        token: TokenSource::password(
+            "orderflow-demo",
+            "ORDERFLOW_IDENTITY_DEMO_SECRET",
+            DEMO_CUSTOMER_USER,
+            &setting::<String>("ORDERFLOW_IDENTITY_DEMO_PASSWORD")?,
+        )?,
+    };
+    admin
+        .token
+        .bearer()
+        .await
+        .context("a token for the demo's back office")?;
     let run_id =
         format!("{:06x}", uuid::Uuid::new_v4().as_u128() as u32 & 0xff_ffff).to_uppercase();
     let mut mix = Mix(options.seed.max(1));
@@ -106,7 +174,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         let sku = format!("DEMO-{run_id}-{name}");
         let body = json!({"sku": sku, "name": title, "unit_price": {"amount_minor": price, "currency": "EUR"}, "on_hand": on_hand});
         expect_status(
-            post(&http, format!("{}/products", urls.inventory), body).await?,
+            admin
+                .post(format!("{}/products", urls.inventory), body)
+                .await?,
             201,
             "create a product",
         )?;
@@ -122,13 +192,30 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             "shipping_address": {"line1": format!("{} Demo Street", i + 1), "city": "Berlin", "postal_code": "10115", "country": "DE"}
         });
         let (_, customer) = expect_status(
-            post(&http, format!("{}/customers", urls.customers), body).await?,
+            admin
+                .post(format!("{}/customers", urls.customers), body)
+                .await?,
             201,
             "register a customer",
         )?;
         customers.push(customer["id"].as_str().context("customer id")?.to_string());
     }
+    step.set_message(format!(
+        "linking the user {DEMO_CUSTOMER_USER} to the first customer"
+    ));
+    let first: orderflow_schemas::CustomerId = customers
+        .first()
+        .context("the demo needs at least one customer")?
+        .parse()?;
+    IdentityAdmin::new(office)?
+        .link_customer(DEMO_CUSTOMER_USER, first)
+        .await
+        .with_context(|| format!("link the demo user {DEMO_CUSTOMER_USER} to customer {first}"))?;
     step.finish_and_clear();
+    println!(
+        "The demo user {DEMO_CUSTOMER_USER} is customer {first}: {} of the orders are placed with her own token.",
+        options.orders.div_ceil(customers.len())
+    );
 
     // The mix of orders.
     let ample = [
@@ -179,12 +266,17 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     bar.set_prefix("placing");
     let placed: Vec<anyhow::Result<(Plan, String)>> = futures::stream::iter(orders)
         .map(|(plan, customer, lines)| {
-            let (http, urls, bar) = (&http, &urls, &bar);
+            let (urls, bar) = (&urls, &bar);
+            // The first customer's orders are alice's own; the others the back office places.
+            let api = if customer == customers[0] {
+                &alice
+            } else {
+                &admin
+            };
             async move {
-                let order_id = place(http, urls, &customer, &lines).await?;
+                let order_id = place(api, urls, &customer, &lines).await?;
                 if plan == Plan::CancelEarly {
-                    post(
-                        http,
+                    api.post(
                         format!("{}/orders/{order_id}/cancel", urls.orders),
                         json!({"reason_detail": "ordered by mistake"}),
                     )
@@ -219,7 +311,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         }
         let mut still = Vec::new();
         for (plan, order_id) in pending {
-            let (_, order) = get(&http, format!("{}/orders/{order_id}", urls.orders)).await?;
+            let (_, order) = admin
+                .get(format!("{}/orders/{order_id}", urls.orders))
+                .await?;
             match (order["status"].as_str().unwrap_or_default(), plan) {
                 ("COMPLETED", _) => {
                     *outcomes.entry("COMPLETED".into()).or_default() += 1;
@@ -231,46 +325,42 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
                     bar.inc(1);
                 }
                 ("CONFIRMED", Plan::CancelAfterPayment) => {
-                    post(
-                        &http,
-                        format!("{}/orders/{order_id}/cancel", urls.orders),
-                        json!({"reason_detail": "found it cheaper"}),
-                    )
-                    .await?;
+                    admin
+                        .post(
+                            format!("{}/orders/{order_id}/cancel", urls.orders),
+                            json!({"reason_detail": "found it cheaper"}),
+                        )
+                        .await?;
                     still.push((plan, order_id));
                 }
                 ("CONFIRMED", _) => {
-                    let (status, shipment) = get(
-                        &http,
-                        format!("{}/orders/{order_id}/shipment", urls.shipping),
-                    )
-                    .await?;
+                    let (status, shipment) = carrier
+                        .get(format!("{}/orders/{order_id}/shipment", urls.shipping))
+                        .await?;
                     if status == 200 && shipment["status"] == "CREATED" {
                         let id = shipment["shipment_id"].as_str().unwrap_or_default();
                         let tracking = format!("DEMO{}", &order_id[..8].to_uppercase());
-                        post(
-                            &http,
-                            format!("{}/shipments/{id}/dispatch", urls.shipping),
-                            json!({"carrier": "DemoPost", "tracking_number": tracking}),
-                        )
-                        .await?;
+                        carrier
+                            .post(
+                                format!("{}/shipments/{id}/dispatch", urls.shipping),
+                                json!({"carrier": "DemoPost", "tracking_number": tracking}),
+                            )
+                            .await?;
                     }
                     still.push((plan, order_id));
                 }
                 ("SHIPPED", _) => {
-                    let (status, shipment) = get(
-                        &http,
-                        format!("{}/orders/{order_id}/shipment", urls.shipping),
-                    )
-                    .await?;
+                    let (status, shipment) = carrier
+                        .get(format!("{}/orders/{order_id}/shipment", urls.shipping))
+                        .await?;
                     if status == 200 && shipment["status"] == "DISPATCHED" {
                         let id = shipment["shipment_id"].as_str().unwrap_or_default();
-                        post(
-                            &http,
-                            format!("{}/shipments/{id}/deliver", urls.shipping),
-                            json!({}),
-                        )
-                        .await?;
+                        carrier
+                            .post(
+                                format!("{}/shipments/{id}/deliver", urls.shipping),
+                                json!({}),
+                            )
+                            .await?;
                     }
                     still.push((plan, order_id));
                 }
@@ -292,39 +382,38 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     for (outcome, count) in &outcomes {
         println!("  {outcome:<38} {count:>5}");
     }
-    print_reports(&http, &urls).await;
+    print_reports(&admin, &urls).await;
     Ok(())
 }
 
 /// A short summary from the reporting endpoints (over Elasticsearch, fed by the analytics sink).
-async fn print_reports(http: &reqwest::Client, urls: &Urls) {
+async fn print_reports(admin: &Api, urls: &Urls) {
     // The sink indexes a finished order a moment after its last event; give it a few seconds.
     tokio::time::sleep(Duration::from_secs(5)).await;
     println!("\nReports (from Elasticsearch, via {}):", urls.reports);
     let today = chrono::Utc::now().format("%Y-%m-%d");
-    match get(
-        http,
-        format!(
+    match admin
+        .get(format!(
             "{}/reports/sales?from={today}&to={today}&interval=day",
             urls.reports
-        ),
-    )
-    .await
+        ))
+        .await
     {
         Ok((200, body)) => println!("  sales today:   {body}"),
         Ok((status, body)) => println!("  sales today:   {status} {body}"),
         Err(error) => println!("  sales today:   unavailable ({error:#})"),
     }
-    match get(http, format!("{}/reports/outcomes", urls.reports)).await {
+    match admin
+        .get(format!("{}/reports/outcomes", urls.reports))
+        .await
+    {
         Ok((200, body)) => println!("  outcomes:      {body}"),
         Ok((status, body)) => println!("  outcomes:      {status} {body}"),
         Err(error) => println!("  outcomes:      unavailable ({error:#})"),
     }
-    match get(
-        http,
-        format!("{}/reports/top-customers?limit=3", urls.reports),
-    )
-    .await
+    match admin
+        .get(format!("{}/reports/top-customers?limit=3", urls.reports))
+        .await
     {
         Ok((200, body)) => println!("  top customers: {body}"),
         Ok((status, body)) => println!("  top customers: {status} {body}"),
@@ -333,7 +422,7 @@ async fn print_reports(http: &reqwest::Client, urls: &Urls) {
 }
 
 async fn place(
-    http: &reqwest::Client,
+    api: &Api,
     urls: &Urls,
     customer: &str,
     lines: &[(String, u64)],
@@ -341,8 +430,7 @@ async fn place(
     // The orders service learns about customers and products through their events: retry until it has.
     let order_id = retry_while_unknown(
         || {
-            post(
-                http,
+            api.post(
                 format!("{}/orders", urls.orders),
                 json!({"customer_id": customer}),
             )
@@ -356,8 +444,7 @@ async fn place(
     for (sku, quantity) in lines {
         retry_while_unknown(
             || {
-                post(
-                    http,
+                api.post(
                     format!("{}/orders/{order_id}/lines", urls.orders),
                     json!({"sku": sku, "quantity": quantity}),
                 )
@@ -367,8 +454,7 @@ async fn place(
         .await?;
     }
     expect_status(
-        post(
-            http,
+        api.post(
             format!("{}/orders/{order_id}/place", urls.orders),
             json!({}),
         )
@@ -403,25 +489,6 @@ fn expect_status(answer: (u16, Value), want: u16, what: &str) -> anyhow::Result<
     } else {
         bail!("{what}: expected {want}, got {} {}", answer.0, answer.1)
     }
-}
-
-async fn post(http: &reqwest::Client, url: String, body: Value) -> anyhow::Result<(u16, Value)> {
-    let response = http
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    read(response).await
-}
-
-async fn get(http: &reqwest::Client, url: String) -> anyhow::Result<(u16, Value)> {
-    let response = http
-        .get(&url)
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
-    read(response).await
 }
 
 async fn read(response: reqwest::Response) -> anyhow::Result<(u16, Value)> {

@@ -243,6 +243,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "s3             {} bucket {}",
                 config.s3.endpoint, config.s3.bucket
             );
+            let auth = orderflow_service_kit::auth::AuthConfig::from_env()?;
+            println!(
+                "identity       issuer {} audience {}",
+                auth.issuer, auth.audience
+            );
         }
         Command::Topics {
             check,

@@ -24,7 +24,8 @@ pub async fn run_sink() -> anyhow::Result<()> {
 pub async fn run_reports() -> anyhow::Result<()> {
     let config = ReportsConfig::from_env()?;
     let es = elastic::client(&config.elasticsearch_url)?;
-    let routes = reports_routes(es, config.index.clone());
+    let authenticator = orderflow_service_kit::auth::Authenticator::from_env()?;
+    let routes = reports_routes(es, config.index.clone(), authenticator);
     tracing::info!(index = %config.index, "reports over Elasticsearch");
     orderflow_service_kit::server::Server::bind(config.http, routes)
         .await?

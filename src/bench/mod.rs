@@ -35,6 +35,7 @@ use orderflow_platform::config::setting;
 use serde_json::{Value, json};
 
 use events::{OrderTimes, Tracker};
+use orderflow_service_kit::identity::TokenSource;
 use pipeline::{Phase, PhasePlan, Target};
 use stats::{Summary, round};
 
@@ -140,6 +141,14 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
     let target = pipeline::setup(
         Target {
             http: http.clone(),
+            office: TokenSource::client_credentials(
+                "orderflow-bench",
+                "ORDERFLOW_IDENTITY_BENCH_SECRET",
+            )?,
+            carrier: TokenSource::client_credentials(
+                "orderflow-carrier",
+                "ORDERFLOW_IDENTITY_CARRIER_SECRET",
+            )?,
             orders: url_of("ORDERFLOW_ORDERS_HTTP")?,
             inventory: url_of("ORDERFLOW_INVENTORY_HTTP")?,
             customers: url_of("ORDERFLOW_CUSTOMERS_HTTP")?,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use orderflow_service_kit::identity::TokenSource;
 use serde_json::{Value, json};
 
 use super::events::{OrderTimes, Tracker};
@@ -22,6 +23,11 @@ pub fn now() -> f64 {
 
 pub struct Target {
     pub http: reqwest::Client,
+    /// The bench's own token (client credentials of `orderflow-bench`, role admin): catalogue,
+    /// customers and orders.
+    pub office: TokenSource,
+    /// The carrier's token (client credentials of `orderflow-carrier`): dispatch and deliver.
+    pub carrier: TokenSource,
     pub orders: String,
     pub inventory: String,
     pub customers: String,
@@ -46,7 +52,13 @@ pub async fn setup(target_base: Target, run_id: &str, customers: usize) -> anyho
     let sku = format!("BENCH-{run_id}-ITEM");
     let body = json!({"sku": sku, "name": "Bench item", "unit_price": {"amount_minor": 1_000, "currency": "EUR"}, "on_hand": STOCK});
     expect(
-        post(&target.http, format!("{}/products", target.inventory), body).await?,
+        post_with(
+            &target.http,
+            &target.office,
+            format!("{}/products", target.inventory),
+            body,
+        )
+        .await?,
         201,
         "create the bench product",
     )?;
@@ -58,8 +70,9 @@ pub async fn setup(target_base: Target, run_id: &str, customers: usize) -> anyho
             "shipping_address": {"line1": format!("{} Bench Street", i + 1), "city": "Hamburg", "postal_code": "20095", "country": "DE"}
         });
         let (_, customer) = expect(
-            post(
+            post_with(
                 &target.http,
+                &target.office,
                 format!("{}/customers", target.customers),
                 body,
             )
@@ -88,8 +101,9 @@ async fn start_order(
     let http = &target.http;
     let (_, draft) = retry_unknown(
         || {
-            post(
+            post_with(
                 http,
+                &target.office,
                 format!("{}/orders", target.orders),
                 json!({"customer_id": customer}),
             )
@@ -100,8 +114,9 @@ async fn start_order(
     let order_id = draft["order_id"].as_str().context("order id")?.to_string();
     retry_unknown(
         || {
-            post(
+            post_with(
                 http,
+                &target.office,
                 format!("{}/orders/{order_id}/lines", target.orders),
                 json!({"sku": target.sku, "quantity": 1 + (n % 3) as u64}),
             )
@@ -119,8 +134,9 @@ async fn start_order(
         status: "PLACED".into(),
         ..Default::default()
     });
-    let answer = post(
+    let answer = post_with(
         http,
+        &target.office,
         format!("{}/orders/{order_id}/place", target.orders),
         json!({}),
     )
@@ -291,15 +307,35 @@ pub async fn post(
     read(response).await
 }
 
-/// A POST with an `Idempotency-Key`: the services answer a retry with the first call's answer.
+/// POST to an orderflow API with a bearer token of `token`.
+pub async fn post_with(
+    http: &reqwest::Client,
+    token: &TokenSource,
+    url: String,
+    body: Value,
+) -> anyhow::Result<(u16, Value)> {
+    let response = http
+        .post(&url)
+        .bearer_auth(token.bearer().await?)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    read(response).await
+}
+
+/// A POST with an `Idempotency-Key` and a bearer token of `token`: the services answer a retry with
+/// the first call's answer (keys are scoped per token subject).
 pub async fn post_keyed(
     http: &reqwest::Client,
+    token: &TokenSource,
     url: String,
     body: Value,
     key: &str,
 ) -> anyhow::Result<(u16, Value)> {
     let response = http
         .post(&url)
+        .bearer_auth(token.bearer().await?)
         .header("Idempotency-Key", key)
         .json(&body)
         .send()

@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::bench::events::{Driver, OrderTimes, Tracker};
 use crate::bench::pipeline::{self, STOCK, Target, now, post_keyed};
+use orderflow_service_kit::identity::TokenSource;
 use faults::{Component, Kind};
 
 pub struct ChaosOptions {
@@ -101,6 +102,14 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<()> {
     let target = pipeline::setup(
         Target {
             http: http.clone(),
+            office: TokenSource::client_credentials(
+                "orderflow-bench",
+                "ORDERFLOW_IDENTITY_BENCH_SECRET",
+            )?,
+            carrier: TokenSource::client_credentials(
+                "orderflow-carrier",
+                "ORDERFLOW_IDENTITY_CARRIER_SECRET",
+            )?,
             orders: url_of("ORDERFLOW_ORDERS_HTTP")?,
             inventory: url_of("ORDERFLOW_INVENTORY_HTTP")?,
             customers: url_of("ORDERFLOW_CUSTOMERS_HTTP")?,
@@ -453,7 +462,7 @@ async fn call(
     let deadline = Instant::now() + patience;
     let mut attempt = 0u64;
     loop {
-        let last = match post_keyed(&target.http, url.clone(), body.clone(), &key).await {
+        let last = match post_keyed(&target.http, &target.office, url.clone(), body.clone(), &key).await {
             Ok((status, answer)) if status == want => return Ok(answer),
             Ok((status, answer)) if status >= 500 || status == 429 => format!("{status} {answer}"),
             Ok((422, answer)) => {

@@ -184,6 +184,7 @@ pub async fn run(names: &[String], listen: Option<SocketAddr>) -> anyhow::Result
             .collect(),
         metrics,
     };
+    orderflow_service_kit::auth::metrics_listener_on_loopback("ORDERFLOW_WORKERS_HTTP", listen)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {

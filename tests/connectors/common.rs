@@ -121,7 +121,9 @@ impl RealService {
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
         let outbox = Outbox::new(&config.registry_url).expect("registry client");
-        let context = ServiceContext { pool, outbox };
+        let auth = orderflow_service_kit::auth::Authenticator::from_env()
+            .unwrap_or_else(|e| panic!("auth configuration: {e}"));
+        let context = ServiceContext { pool, outbox, auth };
         let server = Server::bind(
             "127.0.0.1:0".parse().unwrap(),
             routes(&spec, context.clone()),
@@ -141,8 +143,12 @@ impl RealService {
 
     /// POST JSON with a `traceparent` header; the status and the JSON answer.
     pub async fn post(&self, path: &str, traceparent: &str, body: Value) -> (u16, Value) {
+        let token = orderflow_service_kit::testing::TestIdentity::new()
+            .admin()
+            .await;
         let response = reqwest::Client::new()
             .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
             .header("traceparent", traceparent)
             .json(&body)
             .send()

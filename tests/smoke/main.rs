@@ -7,6 +7,7 @@ mod support;
 
 mod connect;
 mod elasticsearch;
+mod identity;
 mod kafka;
 mod postgres;
 mod registry;

@@ -22,6 +22,8 @@ pub enum Server {
     Registry,
     Elasticsearch,
     S3,
+    /// Keycloak, the identity provider (`ORDERFLOW_IDENTITY_URL`).
+    Identity,
 }
 
 impl Server {
@@ -33,6 +35,7 @@ impl Server {
             Server::Registry => "the schema registry (Apicurio)",
             Server::Elasticsearch => "Elasticsearch",
             Server::S3 => "the S3 server",
+            Server::Identity => "the identity provider (Keycloak)",
         }
     }
 
@@ -44,6 +47,7 @@ impl Server {
             Server::Registry => "registry",
             Server::Elasticsearch => "elasticsearch",
             Server::S3 => "s3",
+            Server::Identity => "identity",
         }
     }
 
@@ -65,6 +69,10 @@ impl Server {
             Server::Registry => from_url(&config.registry_url),
             Server::Elasticsearch => from_url(&config.elasticsearch_url),
             Server::S3 => from_url(&config.s3.endpoint),
+            Server::Identity => from_url(
+                &orderflow_platform::config::setting::<String>("ORDERFLOW_IDENTITY_URL")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ),
         }
     }
 

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use orderflow_platform::StackConfig;
 use orderflow_service_kit::Outbox;
+use orderflow_service_kit::auth::Authenticator;
 use orderflow_service_kit::database::connect_and_migrate;
 use orderflow_service_kit::server::Server;
 use orderflow_service_kit::service::{ServiceContext, ServiceSpec, routes};
+use orderflow_service_kit::testing::TestIdentity;
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -25,6 +27,8 @@ pub struct Platform {
     pub payments: String,
     pub shipping: String,
     pub http: reqwest::Client,
+    /// Tokens from the identity provider; `get` and `post` send an admin token.
+    pub identity: TestIdentity,
     /// The worker process's health and metrics, `http://127.0.0.1:<port>`.
     pub workers_url: String,
     /// The reporting endpoints (`orderflow reports`, fed by `orderflow sink`, both child processes).
@@ -52,6 +56,7 @@ fn start() -> Platform {
         StackServer::Kafka,
         StackServer::Registry,
         StackServer::Connect,
+        StackServer::Identity,
     ] {
         server.require(&stack);
     }
@@ -105,6 +110,7 @@ fn start() -> Platform {
             .pool_max_idle_per_host(0)
             .build()
             .expect("HTTP client"),
+        identity: TestIdentity::new(),
         workers_url: format!("http://{workers_listen}"),
         reports: format!("http://{reports_listen}"),
         workers: Mutex::new(spawn_worker_owner(workers_listen, reports_listen)),
@@ -120,7 +126,15 @@ async fn serve(stack: &StackConfig, spec: ServiceSpec) -> String {
     let outbox = Outbox::new(&stack.registry_url).expect("registry client");
     let server = Server::bind(
         "127.0.0.1:0".parse().unwrap(),
-        routes(&spec, ServiceContext { pool, outbox }),
+        routes(
+            &spec,
+            ServiceContext {
+                pool,
+                outbox,
+                auth: Authenticator::from_env()
+                    .unwrap_or_else(|e| panic!("auth configuration: {e}")),
+            },
+        ),
     )
     .await
     .expect("bind");
@@ -306,6 +320,7 @@ impl Platform {
         let response = self
             .http
             .get(&url)
+            .bearer_auth(self.identity.admin().await)
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
@@ -316,6 +331,7 @@ impl Platform {
         let response = self
             .http
             .post(&url)
+            .bearer_auth(self.identity.admin().await)
             .json(&body)
             .send()
             .await

@@ -9,7 +9,8 @@
 //! - `GET /reports/orders/{order_id}`: one order.
 //!
 //! Every report dates an order by `closed_at`, when it finished (completed or cancelled). A bad
-//! parameter answers 400 naming it; Elasticsearch unreachable answers 503.
+//! parameter answers 400 naming it; Elasticsearch unreachable answers 503. Every report needs a
+//! bearer token with the role admin (the kit's `auth`); health and `/openapi.json` stay open.
 
 pub mod model;
 pub mod params;
@@ -23,6 +24,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use elasticsearch::Elasticsearch;
 use orderflow_service_kit::ApiError;
+use orderflow_service_kit::auth::{self, Admin, Authenticator};
 use orderflow_service_kit::http::ApiQuery;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
@@ -48,19 +50,25 @@ pub struct Reports {
 
 /// The reports' routes, `/openapi.json` and health (`/health/live`, `/health/ready`: Elasticsearch
 /// answers).
-pub fn reports_routes(es: Elasticsearch, index: impl Into<String>) -> Router {
+pub fn reports_routes(
+    es: Elasticsearch,
+    index: impl Into<String>,
+    authenticator: Authenticator,
+) -> Router {
     let state = Reports {
         es,
         index: index.into(),
     };
-    Router::new()
+    let reports = Router::new()
         .route("/reports/sales", get(sales))
         .route("/reports/products", get(products))
         .route("/reports/outcomes", get(outcomes))
         .route("/reports/top-customers", get(top_customers))
         .route("/reports/orders", get(search_orders))
         .route("/reports/orders/{order_id}", get(get_order))
-        .route("/openapi.json", get(openapi))
+        .route_layer(axum::middleware::from_extractor::<Admin>())
+        .route("/openapi.json", get(openapi));
+    auth::layer(reports, authenticator)
         .route(
             "/health/live",
             get(|| async { Json(json!({"status": "live"})) }),

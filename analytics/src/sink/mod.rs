@@ -119,6 +119,7 @@ pub async fn run(
         },
     )?;
     if let Some(address) = config.http {
+        orderflow_service_kit::auth::metrics_listener_on_loopback("ORDERFLOW_SINK_HTTP", address)?;
         let probe = http::Probe {
             consumer: runtime.consumer(),
             es: handler.es.clone(),

@@ -284,6 +284,28 @@ pub fn report_stories() -> Vec<Story> {
     stories
 }
 
+fn authenticator() -> orderflow_service_kit::auth::Authenticator {
+    orderflow_service_kit::auth::Authenticator::from_env()
+        .unwrap_or_else(|e| panic!("auth configuration: {e}"))
+}
+
+/// A client that sends an admin token from the identity provider with every request.
+async fn admin_client() -> reqwest::Client {
+    let token = orderflow_service_kit::testing::TestIdentity::new()
+        .admin()
+        .await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 async fn get(client: &reqwest::Client, base: &str, path: &str) -> (u16, Value) {
     let response = client
         .get(format!("{base}{path}"))
@@ -316,12 +338,12 @@ async fn every_report_matches_the_orders_fed() {
 
     let server = Server::bind(
         "127.0.0.1:0".parse().unwrap(),
-        reports_routes(fixture.es.clone(), fixture.index.clone()),
+        reports_routes(fixture.es.clone(), fixture.index.clone(), authenticator()),
     )
     .await
     .expect("the reports bind a port");
     let base = format!("http://{}", server.spawn());
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = admin_client().await;
 
     let march_1 = MARCH_2 - DAY;
     let april_1 = MARCH_2 + 30 * DAY;
@@ -545,10 +567,10 @@ async fn every_report_matches_the_orders_fed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_over_a_missing_index_are_empty_and_elasticsearch_down_is_503() {
     let fixture = Fixture::new("reports-empty").await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = admin_client().await;
     let server = Server::bind(
         "127.0.0.1:0".parse().unwrap(),
-        reports_routes(fixture.es.clone(), fixture.index.clone()),
+        reports_routes(fixture.es.clone(), fixture.index.clone(), authenticator()),
     )
     .await
     .unwrap();
@@ -575,7 +597,7 @@ async fn reports_over_a_missing_index_are_empty_and_elasticsearch_down_is_503() 
     let nowhere = orderflow_analytics::elastic::client("http://127.0.0.1:9").unwrap();
     let server = Server::bind(
         "127.0.0.1:0".parse().unwrap(),
-        reports_routes(nowhere, "orders"),
+        reports_routes(nowhere, "orders", authenticator()),
     )
     .await
     .unwrap();

@@ -2,6 +2,8 @@
 //! document at `GET /openapi.json`. Requests parse into domain types (e-mail, phone, country code from
 //! the schemas crate), so a bad value answers 400 naming its field path (`shipping_address.country`).
 //! Both POSTs take an `Idempotency-Key` (the kit's `idempotency`), stored on the write's transaction.
+//! Who may: registering, deactivating and listing are the back office's (admin); a customer reads
+//! their own record only (the token's customer id decides; another's answers 404).
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -10,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Address, CountryCode, CustomerId, Email, Phone};
+use orderflow_service_kit::auth::{Admin, Caller};
 use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::path_param;
 use orderflow_service_kit::http::{page_limit, search_text};
@@ -263,6 +266,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 #[tracing::instrument(skip_all)]
 async fn register_customer(
     State(context): State<ServiceContext>,
+    _: Admin,
     trace: TraceContext,
     Idempotent(idempotency, ApiJson(body)): Idempotent<ApiJson<RegisterCustomerRequest>>,
 ) -> Response {
@@ -300,6 +304,7 @@ async fn register_customer(
 #[tracing::instrument(skip_all, fields(customer_id = %id))]
 async fn deactivate_customer(
     State(context): State<ServiceContext>,
+    _: Admin,
     trace: TraceContext,
     Path(id): Path<String>,
     Idempotent(idempotency, OptionalJson(body)): Idempotent<OptionalJson<DeactivateRequest>>,
@@ -329,12 +334,18 @@ async fn deactivate_customer(
 #[tracing::instrument(skip_all, fields(customer_id = %id))]
 async fn get_customer(
     State(context): State<ServiceContext>,
+    Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<CustomerView>, ApiError> {
+    let scope = caller.scope()?;
     let id = path_param::<CustomerId>("id", &id)?;
-    let customer = customers::get_customer(&context.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("customer {id}")))?;
+    // Another customer's record answers 404, as if it did not exist.
+    let customer = if scope.reaches(id) {
+        customers::get_customer(&context.pool, id).await?
+    } else {
+        None
+    };
+    let customer = customer.ok_or_else(|| ApiError::not_found(format!("customer {id}")))?;
     Ok(Json(customer.into()))
 }
 
@@ -352,6 +363,7 @@ async fn get_customer(
 #[tracing::instrument(skip_all)]
 async fn list_customers(
     State(context): State<ServiceContext>,
+    _: Admin,
     ApiQuery(query): ApiQuery<ListCustomersQuery>,
 ) -> Result<Json<CustomerPage>, ApiError> {
     let filter = query.into_filter()?;

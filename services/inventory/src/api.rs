@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Currency, Money, Quantity, Sku, StockLevel};
+use orderflow_service_kit::auth::{Admin, Caller, Role};
 use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::{page_limit, path_param, search_text};
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
@@ -21,6 +22,9 @@ use crate::domain::{Description, ProductName};
 use crate::products::{self, NewProduct, Product, ProductSearch};
 
 /// The service's routes (health is added by the kit).
+/// Who may read the catalogue: shoppers and the back office (a carrier may not).
+const CATALOGUE_READERS: &[Role] = &[Role::Customer, Role::Admin];
+
 pub fn routes(context: ServiceContext) -> Router {
     Router::new()
         .route("/products", post(create_product).get(list_products))
@@ -180,6 +184,7 @@ impl ListProductsQuery {
 #[tracing::instrument(skip_all, fields(sku = %body.sku))]
 async fn create_product(
     State(context): State<ServiceContext>,
+    _: Admin,
     trace: TraceContext,
     Idempotent(idempotency, ApiJson(body)): Idempotent<ApiJson<CreateProductRequest>>,
 ) -> Result<Response, ApiError> {
@@ -224,6 +229,7 @@ async fn create_product(
 #[tracing::instrument(skip_all, fields(sku = %sku))]
 async fn restock_product(
     State(context): State<ServiceContext>,
+    _: Admin,
     trace: TraceContext,
     Path(sku): Path<String>,
     Idempotent(idempotency, ApiJson(body)): Idempotent<ApiJson<RestockRequest>>,
@@ -253,8 +259,10 @@ async fn restock_product(
 #[tracing::instrument(skip_all, fields(sku = %sku))]
 async fn get_product(
     State(context): State<ServiceContext>,
+    Caller(caller): Caller,
     Path(sku): Path<String>,
 ) -> Result<Json<ProductView>, ApiError> {
+    caller.require(CATALOGUE_READERS)?;
     let sku = path_param::<Sku>("sku", &sku)?;
     let product = products::get_product(&context.pool, &sku)
         .await?
@@ -276,8 +284,10 @@ async fn get_product(
 #[tracing::instrument(skip_all)]
 async fn list_products(
     State(context): State<ServiceContext>,
+    Caller(caller): Caller,
     ApiQuery(query): ApiQuery<ListProductsQuery>,
 ) -> Result<Json<ProductPage>, ApiError> {
+    caller.require(CATALOGUE_READERS)?;
     let search = query.into_search()?;
     let (items, total) = products::list_products(&context.pool, &search).await?;
     Ok(Json(ProductPage {

@@ -9,7 +9,7 @@
 //! are committed or neither is, so a retry finds the committed answer and replays it, or finds
 //! nothing because nothing happened, even if the process died right after the commit.
 //!
-//! - Keys are scoped per client (none yet: `''`), per method and route (`POST /orders/{order_id}/place`);
+//! - Keys are scoped per client (the bearer token's subject, `''` on a route without `auth`), per method and route (`POST /orders/{order_id}/place`);
 //!   the request hash covers the method, the path with its query, and the body bytes.
 //! - A transaction-scoped advisory lock on the key answers a duplicate that arrives while the first
 //!   request still runs with 409; the primary key stops anything the lock would miss.
@@ -157,7 +157,7 @@ fn key_reused(scope: &str) -> ApiError {
 /// A key together with what it was sent on.
 #[derive(Debug, Clone)]
 struct Claim {
-    /// The authenticated client; `''` until the API has authentication.
+    /// The authenticated client (the token's `sub`); `''` on a route without authentication.
     client: String,
     /// Method and route template: `POST /orders/{order_id}/place`.
     scope: String,
@@ -212,7 +212,12 @@ impl Idempotency {
             hash.update(b"\n");
             hash.update(body);
             Claim {
-                client: String::new(),
+                // The token's subject: one client's key never replays another's answer.
+                client: parts
+                    .extensions
+                    .get::<crate::auth::Principal>()
+                    .map(|principal| principal.subject.clone())
+                    .unwrap_or_default(),
                 scope: format!("{} {route}", parts.method),
                 key,
                 request_hash: hash.finalize().into(),

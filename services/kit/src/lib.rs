@@ -1,13 +1,16 @@
 //! What every orderflow service shares, so that each service crate is only its domain and its routes:
+//! bearer-token authentication and roles (`auth`), the identity provider's client side (`identity`),
 //! the transactional outbox (`outbox`), the database with the shared migrations (`database`), the JSON
 //! error shape and the strict JSON extractor (`http`), idempotency keys stored on a write's own
 //! transaction (`idempotency`), health and readiness (`health`), and serving with tracing and a body
 //! limit (`server`).
 
+pub mod auth;
 pub mod database;
 pub mod health;
 pub mod http;
 pub mod idempotency;
+pub mod identity;
 pub mod outbox;
 pub mod server;
 pub mod service;

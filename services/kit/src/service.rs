@@ -1,6 +1,6 @@
 //! What a running service is made of, and how one is started. A service crate provides its migrations
 //! and a function from `ServiceContext` to its routes; `run` does the rest: configuration from the
-//! environment, database and migrations, the outbox and its janitor, the idempotency keys' retention
+//! environment, bearer-token checks on every route but health (`auth`), database and migrations, the outbox and its janitor, the idempotency keys' retention
 //! and janitor, health, and serving.
 
 use std::net::SocketAddr;
@@ -13,6 +13,7 @@ use orderflow_platform::config::{setting, setting_or};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
+use crate::auth::{self, Authenticator};
 use crate::health;
 use crate::idempotency::{self, IdempotencyConfig};
 use crate::outbox::{self, Outbox};
@@ -23,6 +24,8 @@ use crate::server::Server;
 pub struct ServiceContext {
     pub pool: PgPool,
     pub outbox: Outbox,
+    /// Checks the bearer token of every request to the service's routes (not health).
+    pub auth: Authenticator,
 }
 
 /// A service as `run` needs it described.
@@ -52,7 +55,8 @@ pub fn routes_with(
         registry_url: context.outbox.codec().url().to_string(),
         http: reqwest::Client::new(),
     };
-    (spec.routes)(context)
+    let auth = context.auth.clone();
+    auth::layer((spec.routes)(context), auth)
         .merge(health::routes(readiness))
         .layer(axum::Extension(idempotency))
 }
@@ -79,7 +83,8 @@ pub async fn run(spec: ServiceSpec) -> anyhow::Result<()> {
         idempotency.retention,
         Duration::from_secs(300),
     );
-    let context = ServiceContext { pool, outbox };
+    let auth = Authenticator::from_env()?;
+    let context = ServiceContext { pool, outbox, auth };
     let server = Server::bind(listen, routes_with(&spec, context, idempotency))
         .await
         .with_context(|| format!("binding {} to {listen} ({})", spec.name, spec.listen_key))?;

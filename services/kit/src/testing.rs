@@ -2,7 +2,10 @@
 //! migrated database in the real PostgreSQL, with the real schema registry behind its outbox; then call
 //! it over HTTP and look at its rows. A server that is down fails the test with its name and the command
 //! that starts it. `restart` replaces the running instance by a new one over the same database, as a
-//! process restart would.
+//! process restart would. The service checks bearer tokens against the real identity provider
+//! (Keycloak, `scripts/stack up identity`): `get`, `post` and the rest send an admin token of the
+//! `orderflow-tests` client; `request_as` sends any token or none, and [`TestIdentity`] has the tokens
+//! of the other roles (a customer user made for the test, linked to a customer id; the carrier client).
 
 use axum::http::StatusCode;
 use orderflow_platform::StackConfig;
@@ -10,8 +13,10 @@ use orderflow_schemas::Event;
 use serde_json::Value;
 use sqlx::Row;
 
+use crate::auth::Authenticator;
 use crate::database::{TestDatabase, connect_and_migrate};
 use crate::idempotency::{IdempotencyConfig, KEY_HEADER, REPLAYED_HEADER};
+use crate::identity::{IdentityAdmin, TokenSource};
 use crate::outbox::{Outbox, OutboxRow};
 use crate::server::Server;
 use crate::service::{ServiceContext, ServiceSpec, routes_with};
@@ -30,7 +35,14 @@ pub struct TestService {
     pub url: String,
     pub context: ServiceContext,
     pub stack: StackConfig,
+    /// A client that sends the admin token with every request (its default `Authorization`).
     pub http: reqwest::Client,
+    /// A client without default headers, for `request_as`.
+    bare: reqwest::Client,
+    /// Tokens of the realm's roles, from the identity provider.
+    pub identity: TestIdentity,
+    /// The admin token `get`, `post`, ... send.
+    admin_token: String,
     database: Option<TestDatabase>,
     spec: ServiceSpec,
     idempotency: IdempotencyConfig,
@@ -61,9 +73,24 @@ impl TestService {
             stack.registry_url
         );
         let outbox = Outbox::new(&stack.registry_url).expect("registry client");
+        let identity = TestIdentity::new();
+        let admin_token = identity.admin().await;
+        let bare = http;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {admin_token}")
+                .parse()
+                .expect("a token is a header value"),
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("HTTP client");
         let context = ServiceContext {
             pool: database.pool.clone(),
             outbox,
+            auth: Authenticator::from_env().unwrap_or_else(|e| panic!("auth configuration: {e}")),
         };
         let (address, server) = Self::serve(&spec, context.clone(), idempotency).await;
         Self {
@@ -71,6 +98,9 @@ impl TestService {
             context,
             stack,
             http,
+            bare,
+            identity,
+            admin_token,
             database: Some(database),
             spec,
             idempotency,
@@ -201,6 +231,7 @@ impl TestService {
         let response = self
             .http
             .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.admin_token)
             .send()
             .await
             .expect("GET");
@@ -211,6 +242,7 @@ impl TestService {
         let response = self
             .http
             .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.admin_token)
             .json(&body)
             .send()
             .await
@@ -222,6 +254,7 @@ impl TestService {
         let response = self
             .http
             .delete(format!("{}{path}", self.url))
+            .bearer_auth(&self.admin_token)
             .send()
             .await
             .expect("DELETE");
@@ -238,6 +271,7 @@ impl TestService {
         let response = self
             .http
             .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.admin_token)
             .header("content-type", content_type)
             .body(body)
             .send()
@@ -283,7 +317,30 @@ impl TestService {
         KeyedClient {
             url: self.url.clone(),
             http: self.http.clone(),
+            token: self.admin_token.clone(),
         }
+    }
+
+    /// A request with `token` as its bearer token (`None`: no `Authorization` header), and `body` as
+    /// JSON; the answer's status, headers and body.
+    pub async fn request_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut request = self.bare.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let headers = response.headers().clone();
+        let (status, body) = Self::read(response).await;
+        (status, headers, body)
     }
 
     /// Every POST of the service's `/openapi.json` documents the `Idempotency-Key` header.
@@ -357,6 +414,7 @@ impl TestService {
 struct KeyedClient {
     url: String,
     http: reqwest::Client,
+    token: String,
 }
 
 impl KeyedClient {
@@ -364,6 +422,7 @@ impl KeyedClient {
         let mut request = self
             .http
             .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
             .header(KEY_HEADER, key);
         if let Some(body) = body {
             request = request.json(body);
@@ -380,4 +439,139 @@ impl KeyedClient {
             replayed,
         }
     }
+}
+
+/// The tokens a test needs, from the real identity provider, as its clients would get them.
+#[derive(Clone)]
+pub struct TestIdentity {
+    admin: TokenSource,
+    carrier: TokenSource,
+    users: IdentityAdmin,
+}
+
+/// The password of the users [`TestIdentity::customer`] makes.
+const TEST_USER_PASSWORD: &str = "orderflow-test-user";
+
+impl TestIdentity {
+    /// Panics naming the key when the identity settings are missing.
+    pub fn new() -> Self {
+        let admin =
+            TokenSource::client_credentials("orderflow-tests", "ORDERFLOW_IDENTITY_TESTS_SECRET")
+                .unwrap_or_else(|e| panic!("identity configuration: {e:#}"));
+        let carrier = TokenSource::client_credentials(
+            "orderflow-carrier",
+            "ORDERFLOW_IDENTITY_CARRIER_SECRET",
+        )
+        .unwrap_or_else(|e| panic!("identity configuration: {e:#}"));
+        let users = IdentityAdmin::new(admin.clone())
+            .unwrap_or_else(|e| panic!("identity configuration: {e:#}"));
+        Self {
+            admin,
+            carrier,
+            users,
+        }
+    }
+
+    /// A token with the role admin (the `orderflow-tests` client's service account).
+    pub async fn admin(&self) -> String {
+        self.admin
+            .bearer()
+            .await
+            .unwrap_or_else(|e| panic!("an admin token: {e:#}"))
+    }
+
+    /// A token with the role carrier (the `orderflow-carrier` client's service account).
+    pub async fn carrier(&self) -> String {
+        self.carrier
+            .bearer()
+            .await
+            .unwrap_or_else(|e| panic!("a carrier token: {e:#}"))
+    }
+
+    /// A token of a new customer user linked to `customer` (onboarding as the README describes it:
+    /// the user is made, then its `customer_id` attribute is set through the admin API).
+    pub async fn customer(&self, customer: orderflow_schemas::CustomerId) -> String {
+        let username = format!("test-customer-{}", uuid::Uuid::new_v4().simple());
+        self.users
+            .ensure_user(&username, TEST_USER_PASSWORD, "customer")
+            .await
+            .unwrap_or_else(|e| panic!("create the customer user {username}: {e:#}"));
+        self.users
+            .link_customer(&username, customer)
+            .await
+            .unwrap_or_else(|e| panic!("link {username} to {customer}: {e:#}"));
+        let (token, _) = TokenSource::password(
+            "orderflow-tests",
+            "ORDERFLOW_IDENTITY_TESTS_SECRET",
+            &username,
+            TEST_USER_PASSWORD,
+        )
+        .unwrap_or_else(|e| panic!("identity configuration: {e:#}"))
+        .fetch()
+        .await
+        .unwrap_or_else(|e| panic!("a token for {username}: {e:#}"));
+        token
+    }
+
+    /// A genuine admin token that expires `lifetime` after it is issued (the `orderflow-tests-short-lived`
+    /// client, whose tokens live 2 s).
+    pub async fn short_lived(&self) -> (String, std::time::Duration) {
+        TokenSource::client_credentials(
+            "orderflow-tests-short-lived",
+            "ORDERFLOW_IDENTITY_TESTS_SECRET",
+        )
+        .unwrap_or_else(|e| panic!("identity configuration: {e:#}"))
+        .fetch()
+        .await
+        .unwrap_or_else(|e| panic!("a short-lived token: {e:#}"))
+    }
+
+    /// A token of a customer user not linked to any customer record.
+    pub async fn unlinked_customer(&self) -> String {
+        let username = format!("test-unlinked-{}", uuid::Uuid::new_v4().simple());
+        self.users
+            .ensure_user(&username, TEST_USER_PASSWORD, "customer")
+            .await
+            .unwrap_or_else(|e| panic!("create the customer user {username}: {e:#}"));
+        let (token, _) = TokenSource::password(
+            "orderflow-tests",
+            "ORDERFLOW_IDENTITY_TESTS_SECRET",
+            &username,
+            TEST_USER_PASSWORD,
+        )
+        .unwrap_or_else(|e| panic!("identity configuration: {e:#}"))
+        .fetch()
+        .await
+        .unwrap_or_else(|e| panic!("a token for {username}: {e:#}"));
+        token
+    }
+}
+
+impl Default for TestIdentity {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A token the provider never issued: the header (key id included) and claims of `genuine`, with
+/// `changes` merged into the claims, signed RS256 with a key of our own, made here by `openssl`.
+pub fn forged(genuine: &str, changes: Value) -> String {
+    let header = jsonwebtoken::decode_header(genuine).expect("a genuine token's header");
+    let mut claims = jsonwebtoken::dangerous::insecure_decode_claims::<Value>(genuine)
+        .expect("a genuine token's claims");
+    if let (Some(claims), Some(changes)) = (claims.as_object_mut(), changes.as_object()) {
+        for (key, value) in changes {
+            claims.insert(key.clone(), value.clone());
+        }
+    }
+    let output = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "2048"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("openssl, to make a key of our own (apt-get install openssl)");
+    assert!(output.status.success(), "openssl genrsa failed");
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&output.stdout).expect("the RSA key");
+    let mut forged_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    forged_header.kid = header.kid;
+    jsonwebtoken::encode(&forged_header, &claims, &key).expect("sign the forged token")
 }

@@ -3,6 +3,8 @@
 //! transaction, calls the matching function of [`crate::customer_actions`] (which writes the rows and
 //! exactly one outbox event) and commits; any error drops the transaction, so nothing is written.
 //! Every POST takes an `Idempotency-Key` (the kit's `idempotency`), stored on that same transaction.
+//! Who may: an admin every order; a customer only their own (the token's customer id decides: another
+//! customer's order answers 404, as if it did not exist); a carrier nothing (403).
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -10,6 +12,7 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use orderflow_schemas::{OrderId, Sku};
+use orderflow_service_kit::auth::{Caller, Scope};
 use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::page_limit;
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
@@ -98,6 +101,24 @@ fn parse_order_id(text: &str) -> Result<OrderId, ApiError> {
         .map_err(|e| ApiError::invalid_field("order_id", format!("{e}")))
 }
 
+/// 404 unless the caller's scope reaches the order (a customer's own orders only). An admin's
+/// request costs no query; the order's owner never changes, so checking before the write is enough.
+async fn authorize(state: &AppState, scope: Scope, order_id: OrderId) -> Result<(), ApiError> {
+    let Scope::Customer(me) = scope else {
+        return Ok(());
+    };
+    let owner: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT customer_id FROM orders WHERE order_id = $1")
+            .bind(order_id.as_uuid())
+            .fetch_optional(&state.context.pool)
+            .await?;
+    if owner == Some(me.as_uuid()) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("order {order_id}")))
+    }
+}
+
 fn order_body(order: &crate::order::Order) -> Result<Json<OrderBody>, ApiError> {
     OrderBody::try_from(order).map(Json)
 }
@@ -111,15 +132,24 @@ fn order_body(order: &crate::order::Order) -> Result<Json<OrderBody>, ApiError> 
         (status = 422, description = "Unknown or deactivated customer (field customer_id)", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(idempotency, state, trace, body))]
+#[tracing::instrument(skip(idempotency, state, caller, trace, body))]
 async fn create_order(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     trace: TraceContext,
     Idempotent(idempotency, ApiJson(body)): Idempotent<ApiJson<CreateOrderRequest>>,
-) -> Response {
+) -> Result<Response, ApiError> {
+    if !caller.scope()?.reaches(body.customer_id) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            Some("customer_id".into()),
+            "a customer creates orders for themselves only (the token's customer_id)",
+        ));
+    }
     let currency = body.currency.unwrap_or(state.config.default_currency);
     let outbox = &state.context.outbox;
-    idempotency
+    Ok(idempotency
         .run(&state.context.pool, async |tx| {
             let order =
                 customer_actions::create_order(tx, outbox, &trace, body.customer_id, currency)
@@ -132,7 +162,7 @@ async fn create_order(
                 order_body(&order)?,
             ))
         })
-        .await
+        .await)
 }
 
 /// List orders, newest first, filtered and paginated.
@@ -143,11 +173,24 @@ async fn create_order(
         (status = 400, description = "A bad parameter (named in `field`)", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(state, query))]
+#[tracing::instrument(skip(state, caller, query))]
 async fn list_orders(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    Caller(caller): Caller,
+    ApiQuery(mut query): ApiQuery<ListQuery>,
 ) -> Result<Json<OrderPage>, ApiError> {
+    if let Some(me) = caller.scope()?.customer() {
+        // A customer lists their own orders; asking for another customer's is refused.
+        if query.customer_id.is_some_and(|asked| asked != me) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                Some("customer_id".into()),
+                "a customer lists their own orders only",
+            ));
+        }
+        query.customer_id = Some(me);
+    }
     let limit = page_limit(query.limit)?;
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from > to
@@ -213,15 +256,18 @@ fn next_page_path(filter: &ListFilter, limit: u32, cursor: Cursor) -> String {
         (status = 404, description = "No such order", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(state))]
+#[tracing::instrument(skip(state, caller))]
 async fn get_order(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Path(order_id): Path<String>,
 ) -> Result<Json<OrderBody>, ApiError> {
+    let scope = caller.scope()?;
     let order_id = parse_order_id(&order_id)?;
     let mut conn = state.context.pool.acquire().await?;
     let order = store::find_order(&mut conn, order_id)
         .await?
+        .filter(|order| scope.reaches(order.customer_id))
         .ok_or_else(|| ApiError::not_found(format!("order {order_id}")))?;
     order_body(&order)
 }
@@ -239,14 +285,16 @@ async fn get_order(
         (status = 422, description = "Unknown sku, a product in another currency (field sku), too many lines (lines), or a line over 1000 units (quantity)", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(idempotency, state, trace, body), fields(sku = %body.sku, quantity = %body.quantity))]
+#[tracing::instrument(skip(idempotency, state, caller, trace, body), fields(sku = %body.sku, quantity = %body.quantity))]
 async fn add_line(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     trace: TraceContext,
     Path(order_id): Path<String>,
     Idempotent(idempotency, ApiJson(body)): Idempotent<ApiJson<AddLineRequest>>,
 ) -> Result<Response, ApiError> {
     let order_id = parse_order_id(&order_id)?;
+    authorize(&state, caller.scope()?, order_id).await?;
     let (outbox, max_lines) = (&state.context.outbox, state.config.max_lines);
     Ok(idempotency
         .run(&state.context.pool, async |tx| {
@@ -279,13 +327,15 @@ async fn add_line(
         (status = 409, description = "The order is no longer a draft", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(state, trace))]
+#[tracing::instrument(skip(state, caller, trace))]
 async fn remove_line(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     trace: TraceContext,
     Path((order_id, sku)): Path<(String, String)>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let order_id = parse_order_id(&order_id)?;
+    authorize(&state, caller.scope()?, order_id).await?;
     let sku: Sku = sku
         .parse()
         .map_err(|e| ApiError::invalid_field("sku", format!("{e}")))?;
@@ -308,14 +358,16 @@ async fn remove_line(
         (status = 422, description = "No lines (field lines), or the customer is deactivated (customer_id)", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(idempotency, state, trace))]
+#[tracing::instrument(skip(idempotency, state, caller, trace))]
 async fn place_order(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     trace: TraceContext,
     Path(order_id): Path<String>,
     idempotency: Idempotency,
 ) -> Result<Response, ApiError> {
     let order_id = parse_order_id(&order_id)?;
+    authorize(&state, caller.scope()?, order_id).await?;
     let outbox = &state.context.outbox;
     Ok(idempotency
         .run(&state.context.pool, async |tx| {
@@ -343,14 +395,16 @@ async fn place_order(
         (status = 409, description = "Already dispatched (shipped or completed: `already_dispatched`, naming the carrier) or already cancelled", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(idempotency, state, trace, body))]
+#[tracing::instrument(skip(idempotency, state, caller, trace, body))]
 async fn cancel_order(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     trace: TraceContext,
     Path(order_id): Path<String>,
     Idempotent(idempotency, OptionalApiJson(body)): Idempotent<OptionalApiJson<CancelRequest>>,
 ) -> Result<Response, ApiError> {
     let order_id = parse_order_id(&order_id)?;
+    authorize(&state, caller.scope()?, order_id).await?;
     let detail = body.unwrap_or_default().reason_detail.unwrap_or_default();
     let outbox = &state.context.outbox;
     Ok(idempotency

@@ -1,6 +1,7 @@
 //! Integration tests of the orders service against the real PostgreSQL and schema registry: every
 //! write endpoint's rows and single outbox event (decoded through the registry), every bad input
-//! changing nothing, reads and lists, and the saga operations at the database level.
+//! changing nothing, reads and lists, the saga operations at the database level, and who may do what
+//! (bearer tokens from the real identity provider).
 
 #[path = "api/support.rs"]
 mod support;
@@ -25,3 +26,6 @@ mod replicas;
 
 #[path = "api/deadlines.rs"]
 mod deadlines;
+
+#[path = "api/auth.rs"]
+mod auth;

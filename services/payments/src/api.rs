@@ -1,12 +1,14 @@
 //! The payments HTTP API: read-only, because charges and refunds happen in the saga (see `charges`).
 //! `GET /orders/{order_id}/payment` and `GET /payments/{payment_id}` answer a payment with its
-//! refunds; `GET /openapi.json` describes them.
+//! refunds; `GET /openapi.json` describes them. Who may: an admin any payment, a customer the
+//! payments of their own orders (another's answers 404); a carrier none (403).
 
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Money, OrderId, PaymentId};
+use orderflow_service_kit::auth::Caller;
 use orderflow_service_kit::http::path_param;
 use orderflow_service_kit::{ApiError, ServiceContext};
 use serde::Serialize;
@@ -153,15 +155,18 @@ async fn view(context: &ServiceContext, payment: Payment) -> Result<PaymentView,
         (status = 404, description = "The order has no payment (yet)", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(context))]
+#[tracing::instrument(skip(context, caller))]
 async fn get_order_payment(
     State(context): State<ServiceContext>,
+    Caller(caller): Caller,
     Path(order_id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
+    let scope = caller.scope()?;
     let order_id: OrderId = path_param("order_id", &order_id)?;
     let mut conn = context.pool.acquire().await?;
     let payment = store::payment_for_order(&mut conn, order_id, false)
         .await?
+        .filter(|payment| scope.reaches(payment.customer_id))
         .ok_or_else(|| ApiError::not_found(format!("payment of order {order_id}")))?;
     drop(conn);
     Ok(Json(view(&context, payment).await?))
@@ -178,15 +183,18 @@ async fn get_order_payment(
         (status = 404, description = "No such payment", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(context))]
+#[tracing::instrument(skip(context, caller))]
 async fn get_payment(
     State(context): State<ServiceContext>,
+    Caller(caller): Caller,
     Path(payment_id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
+    let scope = caller.scope()?;
     let payment_id: PaymentId = path_param("payment_id", &payment_id)?;
     let mut conn = context.pool.acquire().await?;
     let payment = store::payment_by_id(&mut conn, payment_id)
         .await?
+        .filter(|payment| scope.reaches(payment.customer_id))
         .ok_or_else(|| ApiError::not_found(format!("payment {payment_id}")))?;
     drop(conn);
     Ok(Json(view(&context, payment).await?))

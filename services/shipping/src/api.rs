@@ -3,6 +3,8 @@
 //! the carrier and tracking number, `POST /shipments/{shipment_id}/deliver`); `GET /openapi.json`
 //! describes them. Shipments are created by the saga (on `OrderConfirmed`), not over HTTP. Both POSTs
 //! take an `Idempotency-Key` (the kit's `idempotency`), stored on the write's own transaction.
+//! Who may: a carrier (and an admin) reads, dispatches and delivers every shipment; a customer reads
+//! the shipments of their own orders (another's answers 404).
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -10,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Address, OrderId, ShipmentId};
+use orderflow_service_kit::auth::{Caller, Carrier as CarrierCaller, Principal, Role, Scope};
 use orderflow_service_kit::http::path_param;
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
 use orderflow_service_kit::{
@@ -178,6 +181,14 @@ impl From<Shipment> for ShipmentView {
     }
 }
 
+/// What shipments a caller may read: a carrier's every one, else the caller's customer scope.
+fn read_scope(caller: &Principal) -> Result<Scope, ApiError> {
+    if caller.has(Role::Carrier) {
+        return Ok(Scope::All);
+    }
+    Ok(caller.scope()?)
+}
+
 /// The shipment of an order.
 #[utoipa::path(
     get,
@@ -189,15 +200,18 @@ impl From<Shipment> for ShipmentView {
         (status = 404, description = "The order has no shipment (yet)", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(context))]
+#[tracing::instrument(skip(context, caller))]
 async fn get_order_shipment(
     State(context): State<ServiceContext>,
+    Caller(caller): Caller,
     Path(order_id): Path<String>,
 ) -> Result<Json<ShipmentView>, ApiError> {
+    let scope = read_scope(&caller)?;
     let order_id: OrderId = path_param("order_id", &order_id)?;
     let mut conn = context.pool.acquire().await?;
     let shipment = store::shipment_for_order(&mut conn, order_id)
         .await?
+        .filter(|shipment| scope.reaches(shipment.customer_id))
         .ok_or_else(|| ApiError::not_found(format!("shipment of order {order_id}")))?;
     Ok(Json(shipment.into()))
 }
@@ -213,15 +227,18 @@ async fn get_order_shipment(
         (status = 404, description = "No such shipment", body = ApiError),
     )
 )]
-#[tracing::instrument(skip(context))]
+#[tracing::instrument(skip(context, caller))]
 async fn get_shipment(
     State(context): State<ServiceContext>,
+    Caller(caller): Caller,
     Path(shipment_id): Path<String>,
 ) -> Result<Json<ShipmentView>, ApiError> {
+    let scope = read_scope(&caller)?;
     let shipment_id: ShipmentId = path_param("shipment_id", &shipment_id)?;
     let mut conn = context.pool.acquire().await?;
     let shipment = store::shipment(&mut conn, shipment_id, false)
         .await?
+        .filter(|shipment| scope.reaches(shipment.customer_id))
         .ok_or_else(|| ApiError::not_found(format!("shipment {shipment_id}")))?;
     Ok(Json(shipment.into()))
 }
@@ -244,6 +261,7 @@ async fn get_shipment(
 #[tracing::instrument(skip(idempotency, context, request))]
 async fn dispatch_shipment(
     State(context): State<ServiceContext>,
+    _: CarrierCaller,
     trace: TraceContext,
     Path(shipment_id): Path<String>,
     Idempotent(idempotency, ApiJson(request)): Idempotent<ApiJson<DispatchRequest>>,
@@ -277,6 +295,7 @@ async fn dispatch_shipment(
 #[tracing::instrument(skip(idempotency, context))]
 async fn deliver_shipment(
     State(context): State<ServiceContext>,
+    _: CarrierCaller,
     trace: TraceContext,
     Path(shipment_id): Path<String>,
     idempotency: Idempotency,

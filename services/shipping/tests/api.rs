@@ -626,3 +626,66 @@ async fn a_cancellation_racing_a_dispatch_ends_with_exactly_one_of_them() {
     }
     svc.finish().await;
 }
+
+/// Who may move a shipment, with real tokens from the identity provider: the carrier dispatches and
+/// delivers; a customer reads their own order's shipment but moves nothing (403, rows unchanged) and
+/// does not see another customer's (404).
+#[tokio::test]
+async fn the_carrier_moves_shipments_a_customer_only_reads_their_own() {
+    let svc = TestService::start(spec()).await;
+    let shipment = created(&svc).await;
+    let carrier = svc.identity.carrier().await;
+    let owner = svc.identity.customer(shipment.customer_id).await;
+    let stranger = svc.identity.customer(CustomerId::new_v7()).await;
+    let by_order = format!("/orders/{}/shipment", shipment.order_id);
+
+    let (status, _, body) = svc
+        .request_as(reqwest::Method::GET, &by_order, Some(&owner), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the owner reads the shipment: {body}"
+    );
+    let (status, _, body) = svc
+        .request_as(reqwest::Method::GET, &by_order, Some(&stranger), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another customer: {body}");
+
+    let before = svc.counts(TABLES).await;
+    let (status, _, body) = svc
+        .request_as(
+            reqwest::Method::POST,
+            &dispatch_path(&shipment),
+            Some(&owner),
+            Some(dhl()),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a customer dispatches: {body}"
+    );
+    assert_eq!(svc.counts(TABLES).await, before);
+
+    let (status, _, body) = svc
+        .request_as(
+            reqwest::Method::POST,
+            &dispatch_path(&shipment),
+            Some(&carrier),
+            Some(dhl()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "the carrier dispatches: {body}");
+    let (status, _, body) = svc
+        .request_as(
+            reqwest::Method::POST,
+            &deliver_path(&shipment),
+            Some(&carrier),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "the carrier delivers: {body}");
+    assert_eq!(stored(&svc, &shipment).await.0, "DELIVERED");
+    svc.finish().await;
+}
