@@ -235,7 +235,7 @@ async fn a_password_that_stops_working_under_a_running_connector_is_diagnosed_by
     // tables, so it may put them in its publication.
     sqlx::query(&format!(
         r#"CREATE ROLE "{role}" LOGIN REPLICATION PASSWORD 'first-password' IN ROLE "{}""#,
-        config.postgres.user
+        config.postgres.admin.user
     ))
     .execute(&admin)
     .await

@@ -3,19 +3,18 @@
 //! the schemas crate), so a bad value answers 400 naming its field path (`shipping_address.country`).
 //! Both POSTs take an `Idempotency-Key` (the kit's `idempotency`), stored on the write's transaction.
 
-use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Address, CountryCode, CustomerId, Email, Phone};
-use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::path_param;
+use orderflow_service_kit::http::{ApiQuery, OptionalApiJson};
 use orderflow_service_kit::http::{page_limit, search_text};
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
 use orderflow_service_kit::{ApiError, ApiJson, Idempotent, ServiceContext, TraceContext};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -225,29 +224,6 @@ impl ListCustomersQuery {
     }
 }
 
-/// A JSON body that may also be left out entirely (no body, or `Content-Length: 0`), which reads as
-/// `T::default()`; a body that is there is parsed as strictly as `ApiJson`.
-pub struct OptionalJson<T>(pub T);
-
-impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let headers = req.headers();
-        let declared_empty = headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() == b"0");
-        let no_body = !headers.contains_key(header::CONTENT_LENGTH)
-            && !headers.contains_key(header::TRANSFER_ENCODING);
-        if declared_empty || no_body {
-            return Ok(Self(T::default()));
-        }
-        ApiJson::<T>::from_request(req, state)
-            .await
-            .map(|ApiJson(value)| Self(value))
-    }
-}
-
 /// Register a customer; writes `CustomerRegistered`.
 #[utoipa::path(
     post,
@@ -302,13 +278,14 @@ async fn deactivate_customer(
     State(context): State<ServiceContext>,
     trace: TraceContext,
     Path(id): Path<String>,
-    Idempotent(idempotency, OptionalJson(body)): Idempotent<OptionalJson<DeactivateRequest>>,
+    Idempotent(idempotency, OptionalApiJson(body)): Idempotent<OptionalApiJson<DeactivateRequest>>,
 ) -> Result<Response, ApiError> {
     let id = path_param::<CustomerId>("id", &id)?;
     let outbox = &context.outbox;
     Ok(idempotency
         .run(&context.pool, async |tx| {
-            let customer = customers::deactivate(tx, outbox, &trace, id, body.reason).await?;
+            let reason = body.as_ref().and_then(|b| b.reason.clone());
+            let customer = customers::deactivate(tx, outbox, &trace, id, reason).await?;
             Ok(Json(CustomerView::from(customer)))
         })
         .await)

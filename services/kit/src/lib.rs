@@ -1,10 +1,11 @@
 //! What every orderflow service shares, so that each service crate is only its domain and its routes:
 //! the transactional outbox (`outbox`), the database with the shared migrations (`database`), the JSON
 //! error shape and the strict JSON extractor (`http`), idempotency keys stored on a write's own
-//! transaction (`idempotency`), health and readiness (`health`), and serving with tracing and a body
-//! limit (`server`).
+//! transaction (`idempotency`), health and readiness (`health`), and serving (`server`) behind the
+//! hardening every HTTP server gets (`hardening`).
 
 pub mod database;
+pub mod hardening;
 pub mod health;
 pub mod http;
 pub mod idempotency;

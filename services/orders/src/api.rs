@@ -4,19 +4,18 @@
 //! exactly one outbox event) and commits; any error drops the transaction, so nothing is written.
 //! Every POST takes an `Idempotency-Key` (the kit's `idempotency`), stored on that same transaction.
 
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use orderflow_schemas::{OrderId, Sku};
-use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::page_limit;
+use orderflow_service_kit::http::{ApiQuery, OptionalApiJson};
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
 use orderflow_service_kit::{
     ApiError, ApiJson, Idempotency, Idempotent, ServiceContext, TraceContext,
 };
-use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 
 use crate::config::OrdersConfig;
@@ -369,27 +368,4 @@ async fn cancel_order(
             }
         })
         .await)
-}
-
-/// A JSON body that may be left out: no body at all (no content type and no content, or an empty
-/// one) reads as `None`; anything else is parsed strictly, like [`ApiJson`].
-pub struct OptionalApiJson<T>(pub Option<T>);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let headers = req.headers();
-        let declared_empty = headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() == b"0");
-        let no_body_announced = !headers.contains_key(header::CONTENT_LENGTH)
-            && !headers.contains_key(header::TRANSFER_ENCODING);
-        let no_type = !headers.contains_key(header::CONTENT_TYPE);
-        if declared_empty || (no_type && no_body_announced) {
-            return Ok(Self(None));
-        }
-        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
-        Ok(Self(Some(value)))
-    }
 }
