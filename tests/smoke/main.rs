@@ -10,4 +10,5 @@ mod elasticsearch;
 mod kafka;
 mod postgres;
 mod registry;
+mod roles;
 mod s3;
