@@ -46,7 +46,9 @@ async fn a_service_role_can_use_its_own_database_and_no_other() {
         .bind(table)
         .fetch_one(&mut conn)
         .await
-        .unwrap_or_else(|e| panic!("{database}.{table}: {e} (has the service run its migrations?)"));
+        .unwrap_or_else(|e| {
+            panic!("{database}.{table}: {e} (has the service run its migrations?)")
+        });
         assert!(is_owner, "{} owns {database}.{table}", own.user);
         let superuser: bool = sqlx::query_scalar("SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication FROM pg_roles WHERE rolname = current_user")
             .fetch_one(&mut conn)
@@ -56,7 +58,10 @@ async fn a_service_role_can_use_its_own_database_and_no_other() {
         conn.close().await.unwrap();
         for (other, _) in BUSINESS_TABLES.iter().filter(|(d, _)| *d != database) {
             let error = login(other, own).await.err().unwrap_or_else(|| {
-                panic!("{} could connect to {other}, another service's database", own.user)
+                panic!(
+                    "{} could connect to {other}, another service's database",
+                    own.user
+                )
             });
             assert_eq!(
                 sqlstate(&error).as_deref(),
@@ -75,7 +80,10 @@ async fn the_replication_role_reads_the_outbox_and_nothing_else() {
     let cdc = &config.postgres.replication;
     for (database, table) in BUSINESS_TABLES {
         let mut conn = login(database, cdc).await.unwrap_or_else(|e| {
-            panic!("{} cannot connect to {database}: {e} (run `orderflow cdc prepare`)", cdc.user)
+            panic!(
+                "{} cannot connect to {database}: {e} (run `orderflow cdc prepare`)",
+                cdc.user
+            )
         });
         sqlx::query("SELECT count(*) FROM outbox")
             .execute(&mut conn)
@@ -136,7 +144,10 @@ fn no_password_is_printed_by_orderflow_config_or_a_debug_of_the_config() {
         .map(|login| login.user.as_str())
         .collect();
     secrets.retain(|secret| !users.contains(&secret.as_str()));
-    assert!(secrets.len() >= 6, "the service and replication passwords are checked");
+    assert!(
+        secrets.len() >= 6,
+        "the service and replication passwords are checked"
+    );
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
         .arg("config")
         .output()
@@ -150,7 +161,10 @@ fn no_password_is_printed_by_orderflow_config_or_a_debug_of_the_config() {
     assert!(printed.contains("orderflow_orders"), "{printed}");
     let debug = format!("{config:?}");
     for secret in &secrets {
-        assert!(!printed.contains(secret.as_str()), "orderflow config prints a password:\n{printed}");
+        assert!(
+            !printed.contains(secret.as_str()),
+            "orderflow config prints a password:\n{printed}"
+        );
         assert!(!debug.contains(secret.as_str()), "Debug shows a password");
     }
 }

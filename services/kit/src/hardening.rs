@@ -177,7 +177,8 @@ impl Hardening {
 
     fn cors(&self) -> CorsLayer {
         let origin = match &self.web_origin {
-            Some(origin) => AllowOrigin::exact(origin.clone()),
+            // A list, not `exact`: the header is sent only to the origin it names.
+            Some(origin) => AllowOrigin::list([origin.clone()]),
             // An empty list allows no origin: cross-origin requests get no CORS headers at all.
             None => AllowOrigin::list([]),
         };
@@ -289,6 +290,7 @@ async fn json_refusals(response: Response) -> Response {
     if is_json || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
+    let mut retry_after = None;
     let error = match status {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             status,
@@ -303,11 +305,15 @@ async fn json_refusals(response: Response) -> Response {
             "the request was not answered in time (a body sent too slowly, or a slow server); it may be retried",
         ),
         StatusCode::TOO_MANY_REQUESTS => {
+            // The limiter rounds the wait down to whole seconds; 0 would invite an immediate retry.
             let wait = response
                 .headers()
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("1");
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1)
+                .max(1);
+            retry_after = Some(wait);
             ApiError::new(
                 status,
                 "rate_limited",
@@ -327,6 +333,10 @@ async fn json_refusals(response: Response) -> Response {
     parts.headers.remove(header::CONTENT_LENGTH);
     let (new_parts, body) = error.into_response().into_parts();
     parts.headers.extend(new_parts.headers);
+    if let Some(wait) = retry_after {
+        parts.headers.insert(header::RETRY_AFTER, wait.into());
+        parts.headers.insert("x-ratelimit-after", wait.into());
+    }
     Response::from_parts(parts, body)
 }
 
