@@ -24,6 +24,7 @@ use axum::{Json, Router};
 use elasticsearch::Elasticsearch;
 use orderflow_service_kit::ApiError;
 use orderflow_service_kit::http::ApiQuery;
+use orderflow_service_kit::openapi::ContractDoc;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
@@ -71,6 +72,7 @@ pub fn reports_routes(es: Elasticsearch, index: impl Into<String>) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&ContractDoc),
     info(
         title = "orderflow reports",
         description = "Reports over the finished orders the analytics sink indexes in Elasticsearch. Money is in minor units next to its currency; orders are dated by when they finished (closed_at)."

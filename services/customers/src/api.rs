@@ -14,6 +14,7 @@ use orderflow_service_kit::http::path_param;
 use orderflow_service_kit::http::{ApiQuery, OptionalApiJson};
 use orderflow_service_kit::http::{page_limit, search_text};
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
+use orderflow_service_kit::openapi::ContractDoc;
 use orderflow_service_kit::{ApiError, ApiJson, Idempotent, ServiceContext, TraceContext};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -35,7 +36,7 @@ pub fn routes(context: ServiceContext) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&KeyHeaderDoc),
+    modifiers(&KeyHeaderDoc, &ContractDoc),
     info(
         title = "orderflow customers",
         description = "Customer registration and deactivation; orders keeps a replica from the events."
@@ -206,8 +207,10 @@ pub struct ListCustomersQuery {
     /// A case-insensitive substring of the name or the e-mail (at most 100 characters).
     pub q: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Customers to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<u32>,
 }
 
@@ -265,7 +268,7 @@ async fn register_customer(
     path = "/customers/{id}/deactivate",
     tag = "customers",
     params(("id" = uuid::Uuid, Path, description = "The customer")),
-    request_body(content = DeactivateRequest, description = "Optional"),
+    request_body(content = Option<DeactivateRequest>, description = "Optional: no body at all, or an object"),
     responses(
         (status = 200, description = "Deactivated", body = CustomerView),
         (status = 400, description = "A field is malformed", body = ApiError),

@@ -13,6 +13,7 @@ use orderflow_schemas::{OrderId, Sku};
 use orderflow_service_kit::http::page_limit;
 use orderflow_service_kit::http::{ApiQuery, OptionalApiJson};
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
+use orderflow_service_kit::openapi::ContractDoc;
 use orderflow_service_kit::{
     ApiError, ApiJson, Idempotency, Idempotent, ServiceContext, TraceContext,
 };
@@ -56,7 +57,7 @@ pub fn routes_with(context: ServiceContext, config: OrdersConfig) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&KeyHeaderDoc),
+    modifiers(&KeyHeaderDoc, &ContractDoc),
     info(
         title = "orderflow orders",
         description = "Orders: drafts, lines, placing and cancelling; every change is published on orders.events through the outbox."
@@ -269,7 +270,7 @@ async fn add_line(
     delete, path = "/orders/{order_id}/lines/{sku}",
     params(
         ("order_id" = String, Path, format = Uuid, description = "The order"),
-        ("sku" = String, Path, description = "The product whose line to remove"),
+        ("sku" = String, Path, description = "The product whose line to remove", pattern = r"^[A-Za-z0-9._-]{1,64}$"),
     ),
     responses(
         (status = 200, description = "The order without the line", body = OrderBody),
@@ -332,7 +333,7 @@ async fn place_order(
 /// once shipping has cancelled the shipment; if the shipment was dispatched first, the order ships
 /// (outcome TOO_LATE). Asking again while pending answers 202 and writes nothing.
 #[utoipa::path(
-    post, path = "/orders/{order_id}/cancel", request_body(content = Option<CancelRequest>, description = "Optional"),
+    post, path = "/orders/{order_id}/cancel", request_body(content = Option<CancelRequest>, description = "Optional: no body at all, or an object (`null` is refused)"),
     params(("order_id" = String, Path, format = Uuid, description = "The order")),
     responses(
         (status = 200, description = "The cancelled order (it was DRAFT or PLACED)", body = OrderBody),
