@@ -36,7 +36,8 @@ impl utoipa::Modify for ContractDoc {
     }
 }
 
-fn error_answer(description: &str) -> RefOr<utoipa::openapi::Response> {
+/// An answer with the kit's JSON error body.
+pub(crate) fn error_answer(description: &str) -> RefOr<utoipa::openapi::Response> {
     ResponseBuilder::new()
         .description(description)
         .content(
