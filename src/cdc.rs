@@ -1,8 +1,16 @@
 //! `orderflow cdc ...`: what a service database needs around its Debezium connector, done in SQL.
 //!
-//! - `prepare`: the outbox table (the service kit's migrations) and the heartbeat table the
-//!   connector's `heartbeat.action.query` writes, so the connector can start before the service has
-//!   ever run, and an idle database still moves its replication slot forward.
+//! - `prepare`: the roles and their rights, the outbox table (the service kit's migrations), the
+//!   heartbeat table the connector's `heartbeat.action.query` writes and the publication, so the
+//!   connector can start before the service has ever run, and an idle database still moves its
+//!   replication slot forward. Least privilege: each service database is owned by its own role
+//!   (`ORDERFLOW_PG_<DATABASE>_USER`), which alone (with the cluster's owner) may connect to it; the
+//!   connectors' role (`ORDERFLOW_PG_REPLICATION_USER`) has REPLICATION, may connect to the service
+//!   databases, and may read the outbox and write the heartbeat row, nothing else. It owns no table,
+//!   so it cannot publish one: `prepare` makes the publication `outbox_<database>` (outbox and
+//!   heartbeat only) and the connectors use it as it is (`publication.autocreate.mode=disabled`).
+//!   Every step is idempotent: run on every set-up, it also brings a cluster made before the roles
+//!   existed to this state (and puts a changed password in place).
 //! - `drop`: the replication slot and publication of a deleted connector, so no dead slot keeps WAL.
 //! - `slots`: every replication slot of the cluster and the WAL it holds back.
 
@@ -10,10 +18,10 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use orderflow_platform::config::PostgresConfig;
+use orderflow_platform::config::{ExposeSecret, Login, PostgresConfig};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Row};
+use sqlx::{ConnectOptions, PgPool, Row};
 
 /// The table `heartbeat.action.query` updates in every service database (see `connectors/*.json`).
 /// It is in the connector's publication, so each heartbeat produces a change in that database's
@@ -25,11 +33,13 @@ async fn connect(config: &PostgresConfig, database: &str) -> anyhow::Result<PgPo
     let options = PgConnectOptions::new()
         .host(&config.host)
         .port(config.port)
-        .username(&config.user)
-        .password(&config.password)
+        .username(&config.admin.user)
+        .password(config.admin.password.expose_secret())
         .database(database)
         // "already exists, skipping" notices are expected on every run: keep them out of the output.
-        .options([("client_min_messages", "warning")]);
+        .options([("client_min_messages", "warning")])
+        // The statements that set passwords must never reach a log, even at debug level.
+        .disable_statement_logging();
     PgPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(10))
@@ -55,7 +65,42 @@ fn kit_migrator() -> Migrator {
     migrator
 }
 
+/// The publication a database's connector streams (`publication.name` in `connectors/*.json`).
+pub fn publication_name(database: &str) -> String {
+    format!("outbox_{database}")
+}
+
 pub async fn prepare(config: &PostgresConfig, databases: &[String]) -> anyhow::Result<()> {
+    let admin = connect(config, "postgres").await?;
+    ensure_role(&admin, &config.replication, "LOGIN REPLICATION").await?;
+    for database in databases {
+        if let Some(login) = config.services.get(database) {
+            ensure_role(&admin, login, "LOGIN NOREPLICATION").await?;
+            sqlx::query(&format!(
+                "ALTER DATABASE {} OWNER TO {}",
+                ident(database)?,
+                ident(&login.user)?
+            ))
+            .execute(&admin)
+            .await
+            .with_context(|| format!("giving database {database} to role {}", login.user))?;
+        }
+        // Nobody but the owner (and the connectors' role, below) may connect to a service database.
+        sqlx::query(&format!(
+            "REVOKE ALL ON DATABASE {} FROM PUBLIC",
+            ident(database)?
+        ))
+        .execute(&admin)
+        .await?;
+        sqlx::query(&format!(
+            "GRANT CONNECT ON DATABASE {} TO {}",
+            ident(database)?,
+            ident(&config.replication.user)?
+        ))
+        .execute(&admin)
+        .await?;
+    }
+    admin.close().await;
     for database in databases {
         let pool = connect(config, database).await?;
         kit_migrator()
@@ -76,9 +121,128 @@ pub async fn prepare(config: &PostgresConfig, databases: &[String]) -> anyhow::R
         ))
         .execute(&pool)
         .await?;
+        if let Some(login) = config.services.get(database) {
+            give_schema_to(&pool, &login.user)
+                .await
+                .with_context(|| format!("giving the tables of {database} to {}", login.user))?;
+        }
+        let cdc = ident(&config.replication.user)?;
+        for grant in [
+            format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {cdc}"),
+            format!("GRANT USAGE ON SCHEMA public TO {cdc}"),
+            format!("GRANT SELECT ON outbox TO {cdc}"),
+            format!("GRANT SELECT, INSERT, UPDATE ON {HEARTBEAT_TABLE} TO {cdc}"),
+        ] {
+            sqlx::query(&grant).execute(&pool).await?;
+        }
+        let publication = publication_name(database);
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)")
+                .bind(&publication)
+                .fetch_one(&pool)
+                .await?;
+        let verb = if exists {
+            format!("ALTER PUBLICATION {} SET TABLE", ident(&publication)?)
+        } else {
+            format!("CREATE PUBLICATION {} FOR TABLE", ident(&publication)?)
+        };
+        sqlx::query(&format!("{verb} outbox, {HEARTBEAT_TABLE}"))
+            .execute(&pool)
+            .await
+            .with_context(|| format!("publication {publication} of database {database}"))?;
         pool.close().await;
-        println!("{database:<12} outbox and {HEARTBEAT_TABLE} tables ready");
+        let owner = config
+            .services
+            .get(database)
+            .map_or(config.admin.user.as_str(), |l| l.user.as_str());
+        println!(
+            "{database:<12} outbox and {HEARTBEAT_TABLE} tables, publication {publication} ready; \
+             owned by {owner}, streamed by {}",
+            config.replication.user
+        );
     }
+    Ok(())
+}
+
+/// A role name or database name as an SQL identifier. Only plain lower-case names are used, so a
+/// name that needs quoting is refused rather than quoted.
+fn ident(name: &str) -> anyhow::Result<String> {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        Ok(format!("\"{name}\""))
+    } else {
+        bail!("{name:?} is not a plain role or database name (lower-case letters, digits, _)")
+    }
+}
+
+/// Create `login`'s role if it is missing and (re)set its password and attributes. Never a
+/// superuser, never able to create roles or databases. The password is quoted by PostgreSQL
+/// (`format(%L)`) and the statement is not logged (see `connect`).
+async fn ensure_role(admin: &PgPool, login: &Login, attributes: &str) -> anyhow::Result<()> {
+    let role = ident(&login.user)?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(&login.user)
+            .fetch_one(admin)
+            .await?;
+    if !exists {
+        sqlx::query(&format!("CREATE ROLE {role}"))
+            .execute(admin)
+            .await
+            .with_context(|| format!("creating role {}", login.user))?;
+    }
+    let statement: String = sqlx::query_scalar(&format!(
+        "SELECT format('ALTER ROLE {role} WITH {attributes} NOSUPERUSER NOCREATEDB NOCREATEROLE \
+         NOBYPASSRLS PASSWORD %L', $1::text)"
+    ))
+    .bind(login.password.expose_secret())
+    .fetch_one(admin)
+    .await?;
+    sqlx::query(&statement).execute(admin).await.map_err(|e| {
+        anyhow::anyhow!(
+            "setting the password of role {}: {}",
+            login.user,
+            e.as_database_error()
+                .map_or("failed".into(), |d| d.message().to_string())
+        )
+    })?;
+    Ok(())
+}
+
+/// Give every table, view, sequence and function of schema `public` to `role`: those the kit's
+/// migrations made here as the cluster's owner, and those of a cluster made before the roles.
+async fn give_schema_to(pool: &PgPool, role: &str) -> anyhow::Result<()> {
+    let role = ident(role)?;
+    let role_text = role.trim_matches('"');
+    let sql = format!(
+        r#"DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN
+    SELECT c.relname, CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+                        WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END AS kind
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+      AND pg_get_userbyid(c.relowner) <> '{role_text}'
+      -- a serial's or identity's sequence follows its table
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+  LOOP
+    EXECUTE format('ALTER %s public.%I OWNER TO {role}', r.kind, r.relname);
+  END LOOP;
+  FOR r IN
+    SELECT p.oid::regprocedure AS signature, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS kind
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> '{role_text}'
+  LOOP
+    EXECUTE format('ALTER %s %s OWNER TO {role}', r.kind, r.signature);
+  END LOOP;
+END $$"#
+    );
+    sqlx::raw_sql(&sql).execute(pool).await?;
     Ok(())
 }
 

@@ -24,14 +24,17 @@ fn saga_consumer(name: &str) -> anyhow::Result<Option<ConsumerSpec>> {
 /// The consumer's database, as it is: migrating it is its worker's business (a newer schema than
 /// the worker's would stop that worker from starting).
 async fn database_of(stack: &StackConfig, spec: &ConsumerSpec) -> anyhow::Result<PgPool> {
-    let pool = PgPool::connect(&stack.postgres.url(spec.database))
-        .await
-        .with_context(|| {
-            format!(
-                "connecting to database {} of {} at {}:{}",
-                spec.database, spec.name, stack.postgres.host, stack.postgres.port
-            )
-        })?;
+    let pool = PgPool::connect_with(orderflow_service_kit::database::service_options(
+        &stack.postgres,
+        spec.database,
+    )?)
+    .await
+    .with_context(|| {
+        format!(
+            "connecting to database {} of {} at {}:{} as its role",
+            spec.database, spec.name, stack.postgres.host, stack.postgres.port
+        )
+    })?;
     let sequenced: bool = sqlx::query_scalar("SELECT to_regclass('parked_events') IS NOT NULL")
         .fetch_one(&pool)
         .await?;

@@ -231,10 +231,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config => {
             let config = StackConfig::from_env()?;
+            // Role names only: a password is never printed (they are SecretStrings).
+            let pg = &config.postgres;
             println!(
                 "postgres       {}:{} databases {:?}",
-                config.postgres.host, config.postgres.port, config.postgres.databases
+                pg.host, pg.port, pg.databases
             );
+            println!(
+                "  roles        owner {} (set-up only), replication {}",
+                pg.admin.user, pg.replication.user
+            );
+            for (database, login) in &pg.services {
+                println!("  {database:<12} as {}", login.user);
+            }
             println!("kafka          {}", config.kafka_bootstrap);
             println!("connect        {}", config.connect_url);
             println!("registry       {}", config.registry_url);

@@ -321,9 +321,12 @@ async fn crash_child() {
     };
     let refused: CustomerId = refused.parse().expect("a customer id");
     let stack = StackConfig::from_env().expect("stack configuration");
-    let pool = PgPool::connect(&stack.postgres.url(database))
-        .await
-        .expect("the test database");
+    let pool = PgPool::connect_with(orderflow_service_kit::database::admin_options(
+        &stack.postgres,
+        database,
+    ))
+    .await
+    .expect("the test database");
     let outbox = Outbox::new(&stack.registry_url).unwrap();
     let recorder = Arc::new(Recorder {
         refused_customer: refused,

@@ -1,7 +1,12 @@
 //! The stack's addresses, from the environment. `stack.env` at the repository root is the one place where
 //! they are written down; it is loaded first (without overriding variables already set), so a binary
 //! started from the repository and one started by an orchestrator read the same keys.
+//!
+//! Every password and secret is a [`SecretString`]: its `Debug` prints `[REDACTED]`, it has no
+//! `Display`, and reading it takes an explicit `expose_secret()` where it is handed to a client. No
+//! connection URL with a password in it is ever built.
 
+use std::collections::BTreeMap;
 use std::env;
 use std::path::{Path, PathBuf};
 
@@ -36,23 +41,43 @@ pub struct StackConfig {
     pub s3: S3Config,
 }
 
+pub use secrecy::{ExposeSecret, SecretString};
+
+/// Where PostgreSQL is, and as whom each part of orderflow logs in.
 #[derive(Debug, Clone)]
 pub struct PostgresConfig {
     pub host: String,
     pub port: u16,
-    pub user: String,
-    pub password: String,
+    /// The cluster's owner (`ORDERFLOW_PG_USER`, `ORDERFLOW_PG_PASSWORD`): for set-up only (roles,
+    /// databases, publications, test databases), never for a service.
+    pub admin: Login,
     /// The service databases, one per bounded context.
     pub databases: Vec<String>,
+    /// Each service database's own role, which owns that database and may connect to no other:
+    /// `ORDERFLOW_PG_<DATABASE>_USER`, `ORDERFLOW_PG_<DATABASE>_PASSWORD`.
+    pub services: BTreeMap<String, Login>,
+    /// The Debezium connectors' role: REPLICATION, and SELECT on the outbox alone
+    /// (`ORDERFLOW_PG_REPLICATION_USER`, `ORDERFLOW_PG_REPLICATION_PASSWORD`).
+    pub replication: Login,
+}
+
+/// A role and its password.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub user: String,
+    pub password: SecretString,
 }
 
 impl PostgresConfig {
-    /// A connection URL for one service database.
-    pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://{}:{}@{}:{}/{}",
-            self.user, self.password, self.host, self.port, database
-        )
+    /// The role of a service database (`orders`, ...); an error naming the keys for another name.
+    pub fn service(&self, database: &str) -> Result<&Login, ConfigError> {
+        self.services
+            .get(database)
+            .ok_or_else(|| ConfigError::Invalid {
+                key: "ORDERFLOW_PG_DATABASES",
+                value: self.databases.join(" "),
+                problem: format!("{database} is not one of the service databases"),
+            })
     }
 }
 
@@ -61,7 +86,7 @@ pub struct S3Config {
     pub endpoint: String,
     pub region: String,
     pub access_key: String,
-    pub secret_key: String,
+    pub secret_key: SecretString,
     pub bucket: String,
 }
 
@@ -112,16 +137,54 @@ impl StackConfig {
                 problem: "expected host:port[,host:port...]".into(),
             });
         }
+        let databases: Vec<String> = get("ORDERFLOW_PG_DATABASES")?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let login = |user_key: String, password_key: String| -> Result<Login, ConfigError> {
+            // The keys of a service database are made from its name: leak them for the error's sake
+            // (a handful of short strings, once per process).
+            let user_key: &'static str = Box::leak(user_key.into_boxed_str());
+            let password_key: &'static str = Box::leak(password_key.into_boxed_str());
+            Ok(Login {
+                user: get(user_key)?,
+                password: SecretString::from(get(password_key)?),
+            })
+        };
+        let mut services = BTreeMap::new();
+        for database in &databases {
+            if !database
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(ConfigError::Invalid {
+                    key: "ORDERFLOW_PG_DATABASES",
+                    value: databases.join(" "),
+                    problem: format!(
+                        "{database:?}: a database name is lower-case letters, digits and _"
+                    ),
+                });
+            }
+            let upper = database.to_ascii_uppercase();
+            services.insert(
+                database.clone(),
+                login(
+                    format!("ORDERFLOW_PG_{upper}_USER"),
+                    format!("ORDERFLOW_PG_{upper}_PASSWORD"),
+                )?,
+            );
+        }
         Ok(Self {
             postgres: PostgresConfig {
                 host: get("ORDERFLOW_PG_HOST")?,
                 port,
-                user: get("ORDERFLOW_PG_USER")?,
-                password: get("ORDERFLOW_PG_PASSWORD")?,
-                databases: get("ORDERFLOW_PG_DATABASES")?
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect(),
+                admin: login("ORDERFLOW_PG_USER".into(), "ORDERFLOW_PG_PASSWORD".into())?,
+                databases,
+                services,
+                replication: login(
+                    "ORDERFLOW_PG_REPLICATION_USER".into(),
+                    "ORDERFLOW_PG_REPLICATION_PASSWORD".into(),
+                )?,
             },
             kafka_bootstrap: bootstrap,
             connect_url: url("ORDERFLOW_CONNECT_URL")?,
@@ -131,7 +194,7 @@ impl StackConfig {
                 endpoint: url("ORDERFLOW_S3_ENDPOINT")?,
                 region: get("ORDERFLOW_S3_REGION")?,
                 access_key: get("ORDERFLOW_S3_ACCESS_KEY")?,
-                secret_key: get("ORDERFLOW_S3_SECRET_KEY")?,
+                secret_key: SecretString::from(get("ORDERFLOW_S3_SECRET_KEY")?),
                 bucket: get("ORDERFLOW_S3_BUCKET")?,
             },
         })
@@ -203,6 +266,12 @@ mod tests {
             ("ORDERFLOW_PG_USER", "orderflow"),
             ("ORDERFLOW_PG_PASSWORD", "secret"),
             ("ORDERFLOW_PG_DATABASES", "orders inventory"),
+            ("ORDERFLOW_PG_ORDERS_USER", "orderflow_orders"),
+            ("ORDERFLOW_PG_ORDERS_PASSWORD", "orders-secret"),
+            ("ORDERFLOW_PG_INVENTORY_USER", "orderflow_inventory"),
+            ("ORDERFLOW_PG_INVENTORY_PASSWORD", "inventory-secret"),
+            ("ORDERFLOW_PG_REPLICATION_USER", "orderflow_cdc"),
+            ("ORDERFLOW_PG_REPLICATION_PASSWORD", "cdc-secret"),
             ("ORDERFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
             ("ORDERFLOW_CONNECT_URL", "http://127.0.0.1:18083/"),
             (
@@ -229,9 +298,44 @@ mod tests {
         assert_eq!(config.postgres.databases, ["orders", "inventory"]);
         assert_eq!(config.connect_url, "http://127.0.0.1:18083");
         assert_eq!(
-            config.postgres.url("orders"),
-            "postgres://orderflow:secret@127.0.0.1:55432/orders"
+            config.postgres.service("orders").unwrap().user,
+            "orderflow_orders"
         );
+        assert_eq!(
+            config
+                .postgres
+                .service("inventory")
+                .unwrap()
+                .password
+                .expose_secret(),
+            "inventory-secret"
+        );
+        assert_eq!(config.postgres.replication.user, "orderflow_cdc");
+        assert!(config.postgres.service("payments").is_err());
+    }
+
+    #[test]
+    fn no_secret_is_in_the_debug_output() {
+        let config = load(&complete()).unwrap();
+        let debug = format!("{config:?} {:#?}", config);
+        for secret in [
+            "orders-secret",
+            "inventory-secret",
+            "cdc-secret",
+            "secret\"",
+            "\"b\"",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert!(debug.contains("orderflow_orders"), "{debug}");
+    }
+
+    #[test]
+    fn a_service_database_without_its_role_is_named() {
+        let mut vars = complete();
+        vars.remove("ORDERFLOW_PG_INVENTORY_PASSWORD");
+        let err = load(&vars).unwrap_err().to_string();
+        assert!(err.contains("ORDERFLOW_PG_INVENTORY_PASSWORD"), "{err}");
     }
 
     #[test]

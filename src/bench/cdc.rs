@@ -54,7 +54,10 @@ impl Hops {
 
 /// Whether the cluster records commit timestamps (a setting read at server start).
 pub async fn commit_timestamps_on(pg: &PostgresConfig) -> anyhow::Result<bool> {
-    let pool = sqlx::PgPool::connect(&pg.url("postgres")).await?;
+    let pool = sqlx::PgPool::connect_with(orderflow_service_kit::database::admin_options(
+        pg, "postgres",
+    ))
+    .await?;
     let (value,): (String,) = sqlx::query_as("SHOW track_commit_timestamp")
         .fetch_one(&pool)
         .await?;
@@ -77,7 +80,10 @@ pub async fn measure(
     let mut outbox: HashMap<uuid::Uuid, (Option<f64>, f64, String, String)> = HashMap::new();
     let mut pools = Vec::new();
     for database in &pg.databases {
-        let pool = sqlx::PgPool::connect(&pg.url(database)).await?;
+        let pool = sqlx::PgPool::connect_with(orderflow_service_kit::database::admin_options(
+            pg, database,
+        ))
+        .await?;
         let rows: Vec<(uuid::Uuid, String, String, Option<f64>, f64)> = sqlx::query_as(&format!(
             "SELECT id, aggregate_type, event_type, {commit}, extract(epoch FROM created_at)::float8 \
              FROM outbox WHERE aggregate_id = ANY($1)"

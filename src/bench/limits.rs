@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use orderflow_platform::config::PostgresConfig;
+use orderflow_platform::config::{ExposeSecret, PostgresConfig};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -59,9 +59,11 @@ pub async fn postgres(
     dir: &Path,
 ) -> anyhow::Result<Value> {
     let pgbench = pgbench_binary()?;
-    let mut admin = sqlx::PgConnection::connect(&pg.url("postgres"))
-        .await
-        .context("connect to PostgreSQL (database postgres)")?;
+    let mut admin = sqlx::PgConnection::connect_with(
+        &orderflow_service_kit::database::admin_options(pg, "postgres"),
+    )
+    .await
+    .context("connect to PostgreSQL (database postgres)")?;
     sqlx::query(&format!(
         "DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)"
     ))
@@ -71,7 +73,7 @@ pub async fn postgres(
         .execute(&mut admin)
         .await?;
     let result = async {
-        let mut db = sqlx::PgConnection::connect(&pg.url(SCRATCH_DB)).await?;
+        let mut db = sqlx::PgConnection::connect_with(&orderflow_service_kit::database::admin_options(pg, SCRATCH_DB)).await?;
         for statement in [
             "CREATE TABLE business (id int PRIMARY KEY, status text NOT NULL, total_minor bigint NOT NULL, updated_at timestamptz NOT NULL)",
             "INSERT INTO business SELECT g, 'PLACED', 0, now() FROM generate_series(1, 10000) g",
@@ -89,8 +91,8 @@ pub async fn postgres(
             .arg(&script)
             .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
             .args(["-T", &seconds.to_string()])
-            .args(["-h", &pg.host, "-p", &pg.port.to_string(), "-U", &pg.user, SCRATCH_DB])
-            .env("PGPASSWORD", &pg.password)
+            .args(["-h", &pg.host, "-p", &pg.port.to_string(), "-U", &pg.admin.user, SCRATCH_DB])
+            .env("PGPASSWORD", pg.admin.password.expose_secret())
             .output()
             .await
             .with_context(|| format!("run {}", pgbench.display()))?;

@@ -124,10 +124,14 @@ pub fn committed(
         .collect())
 }
 
+/// A small pool on a service database, as that service's own role (it reads only what is its own).
 async fn pool(config: &StackConfig, database: &str) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(2)
-        .connect(&config.postgres.url(database))
+        .connect_with(orderflow_service_kit::database::service_options(
+            &config.postgres,
+            database,
+        )?)
         .await
         .with_context(|| format!("connecting to the {database} database"))
 }

@@ -382,7 +382,10 @@ impl Drop for TempConfig {
 pub async fn admin_pool(config: &StackConfig, database: &str) -> PgPool {
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
-        .connect(&config.postgres.url(database))
+        .connect_with(orderflow_service_kit::database::admin_options(
+            &config.postgres,
+            database,
+        ))
         .await
         .unwrap_or_else(|e| StackServer::Postgres.failed(config, "accept a connection", e))
 }

@@ -235,7 +235,7 @@ async fn a_password_that_stops_working_under_a_running_connector_is_diagnosed_by
     // tables, so it may put them in its publication.
     sqlx::query(&format!(
         r#"CREATE ROLE "{role}" LOGIN REPLICATION PASSWORD 'first-password' IN ROLE "{}""#,
-        config.postgres.user
+        config.postgres.admin.user
     ))
     .execute(&admin)
     .await
@@ -424,7 +424,7 @@ async fn connector_files_agree_with_the_topology_and_hold_no_password() {
         let c = &doc["config"];
         assert!(topics::SERVICES.contains(&database.as_str()), "{path:?}");
         assert_eq!(
-            c["database.password"], "${env:ORDERFLOW_PG_PASSWORD}",
+            c["database.password"], "${env:ORDERFLOW_PG_REPLICATION_PASSWORD}",
             "{path:?}"
         );
         for key in ["database.hostname", "database.port", "database.user"] {
@@ -434,7 +434,9 @@ async fn connector_files_agree_with_the_topology_and_hold_no_password() {
             );
         }
         assert_eq!(c["plugin.name"], "pgoutput");
-        assert_eq!(c["publication.autocreate.mode"], "filtered");
+        assert_eq!(c["database.user"], "${env:ORDERFLOW_PG_REPLICATION_USER}");
+        // The replication role owns no table, so it cannot make a publication: cdc prepare does.
+        assert_eq!(c["publication.autocreate.mode"], "disabled");
         assert_eq!(
             c["table.include.list"],
             "public.outbox,public.debezium_heartbeat"

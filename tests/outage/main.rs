@@ -107,14 +107,14 @@ async fn the_registry_down_while_the_workers_decode_is_waited_out() {
 /// its own: a pool belongs to the runtime that made it).
 struct Writable {
     database: String,
-    admin_url: String,
+    admin: sqlx::postgres::PgConnectOptions,
 }
 impl Drop for Writable {
     fn drop(&mut self) {
-        let (database, url) = (self.database.clone(), self.admin_url.clone());
+        let (database, options) = (self.database.clone(), self.admin.clone());
         std::thread::spawn(move || {
             tokio::runtime::Runtime::new().unwrap().block_on(async {
-                let admin = sqlx::PgPool::connect(&url).await.unwrap();
+                let admin = sqlx::PgPool::connect_with(options).await.unwrap();
                 read_only(&admin, &database, false).await;
             })
         })
@@ -157,7 +157,7 @@ async fn a_read_only_database_is_waited_out() {
     let admin = p.db("postgres").await;
     let writable = Writable {
         database: "payments".into(),
-        admin_url: p.stack.postgres.url("postgres"),
+        admin: orderflow_service_kit::database::admin_options(&p.stack.postgres, "postgres"),
     };
     read_only(&admin, "payments", true).await;
     let before = retries(p, "payments-saga").await.unwrap();

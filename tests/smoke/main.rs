@@ -11,4 +11,5 @@ mod identity;
 mod kafka;
 mod postgres;
 mod registry;
+mod roles;
 mod s3;

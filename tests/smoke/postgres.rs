@@ -15,11 +15,14 @@ async fn every_service_database_has_wal_level_logical() {
         "stack.env names one database per service"
     );
     for database in &config.postgres.databases {
-        let mut conn = PgConnection::connect(&config.postgres.url(database))
-            .await
-            .unwrap_or_else(|e| {
-                Server::Postgres.failed(&config, &format!("open database {database}"), e)
-            });
+        let mut conn = PgConnection::connect_with(&orderflow_service_kit::database::admin_options(
+            &config.postgres,
+            database,
+        ))
+        .await
+        .unwrap_or_else(|e| {
+            Server::Postgres.failed(&config, &format!("open database {database}"), e)
+        });
         let wal_level: String = sqlx::query_scalar("SHOW wal_level")
             .fetch_one(&mut conn)
             .await

@@ -4,6 +4,7 @@ use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
+use orderflow_platform::config::ExposeSecret;
 
 use crate::support::{Server, stack, unique};
 
@@ -16,7 +17,7 @@ async fn put_list_and_get_an_object() {
         .with_region(&config.s3.region)
         .with_bucket_name(&config.s3.bucket)
         .with_access_key_id(&config.s3.access_key)
-        .with_secret_access_key(&config.s3.secret_key)
+        .with_secret_access_key(config.s3.secret_key.expose_secret())
         .with_allow_http(true)
         .with_virtual_hosted_style_request(false)
         .build()

@@ -283,7 +283,10 @@ impl Platform {
     pub async fn db(&self, database: &str) -> PgPool {
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(4)
-            .connect(&self.stack.postgres.url(database))
+            .connect_with(orderflow_service_kit::database::admin_options(
+                &self.stack.postgres,
+                database,
+            ))
             .await
             .unwrap_or_else(|e| {
                 panic!("PostgreSQL database {database}: {e} (`scripts/stack up postgres`)")

@@ -26,6 +26,7 @@ use elasticsearch::Elasticsearch;
 use orderflow_service_kit::ApiError;
 use orderflow_service_kit::auth::{self, Admin, Authenticator};
 use orderflow_service_kit::http::ApiQuery;
+use orderflow_service_kit::openapi::ContractDoc;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
@@ -79,6 +80,7 @@ pub fn reports_routes(
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&ContractDoc),
     info(
         title = "orderflow reports",
         description = "Reports over the finished orders the analytics sink indexes in Elasticsearch. Money is in minor units next to its currency; orders are dated by when they finished (closed_at)."

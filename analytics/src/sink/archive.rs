@@ -27,7 +27,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::aws::S3ConditionalPut;
 use object_store::path::Path;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion};
-use orderflow_platform::config::S3Config;
+use orderflow_platform::config::{ExposeSecret, S3Config};
 
 /// The archive record schema's text.
 pub const SCHEMA_JSON: &str = include_str!("../../avro/ArchivedRecord.avsc");
@@ -254,7 +254,7 @@ pub fn store(s3: &S3Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
         .with_region(&s3.region)
         .with_bucket_name(&s3.bucket)
         .with_access_key_id(&s3.access_key)
-        .with_secret_access_key(&s3.secret_key)
+        .with_secret_access_key(s3.secret_key.expose_secret())
         .with_allow_http(s3.endpoint.starts_with("http://"))
         .with_virtual_hosted_style_request(false)
         .with_retry(retry)

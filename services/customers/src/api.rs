@@ -5,20 +5,20 @@
 //! Who may: registering, deactivating and listing are the back office's (admin); a customer reads
 //! their own record only (the token's customer id decides; another's answers 404).
 
-use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{Address, CountryCode, CustomerId, Email, Phone};
 use orderflow_service_kit::auth::{Admin, Caller};
-use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::path_param;
+use orderflow_service_kit::http::{ApiQuery, OptionalApiJson};
 use orderflow_service_kit::http::{page_limit, search_text};
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
+use orderflow_service_kit::openapi::ContractDoc;
 use orderflow_service_kit::{ApiError, ApiJson, Idempotent, ServiceContext, TraceContext};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -39,7 +39,7 @@ pub fn routes(context: ServiceContext) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&KeyHeaderDoc),
+    modifiers(&KeyHeaderDoc, &ContractDoc),
     info(
         title = "orderflow customers",
         description = "Customer registration and deactivation; orders keeps a replica from the events."
@@ -210,8 +210,10 @@ pub struct ListCustomersQuery {
     /// A case-insensitive substring of the name or the e-mail (at most 100 characters).
     pub q: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Customers to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<u32>,
 }
 
@@ -225,29 +227,6 @@ impl ListCustomersQuery {
             limit,
             offset: self.offset.unwrap_or(0),
         })
-    }
-}
-
-/// A JSON body that may also be left out entirely (no body, or `Content-Length: 0`), which reads as
-/// `T::default()`; a body that is there is parsed as strictly as `ApiJson`.
-pub struct OptionalJson<T>(pub T);
-
-impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let headers = req.headers();
-        let declared_empty = headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() == b"0");
-        let no_body = !headers.contains_key(header::CONTENT_LENGTH)
-            && !headers.contains_key(header::TRANSFER_ENCODING);
-        if declared_empty || no_body {
-            return Ok(Self(T::default()));
-        }
-        ApiJson::<T>::from_request(req, state)
-            .await
-            .map(|ApiJson(value)| Self(value))
     }
 }
 
@@ -293,7 +272,7 @@ async fn register_customer(
     path = "/customers/{id}/deactivate",
     tag = "customers",
     params(("id" = uuid::Uuid, Path, description = "The customer")),
-    request_body(content = DeactivateRequest, description = "Optional"),
+    request_body(content = Option<DeactivateRequest>, description = "Optional: no body at all, or an object"),
     responses(
         (status = 200, description = "Deactivated", body = CustomerView),
         (status = 400, description = "A field is malformed", body = ApiError),
@@ -307,13 +286,14 @@ async fn deactivate_customer(
     _: Admin,
     trace: TraceContext,
     Path(id): Path<String>,
-    Idempotent(idempotency, OptionalJson(body)): Idempotent<OptionalJson<DeactivateRequest>>,
+    Idempotent(idempotency, OptionalApiJson(body)): Idempotent<OptionalApiJson<DeactivateRequest>>,
 ) -> Result<Response, ApiError> {
     let id = path_param::<CustomerId>("id", &id)?;
     let outbox = &context.outbox;
     Ok(idempotency
         .run(&context.pool, async |tx| {
-            let customer = customers::deactivate(tx, outbox, &trace, id, body.reason).await?;
+            let reason = body.as_ref().and_then(|b| b.reason.clone());
+            let customer = customers::deactivate(tx, outbox, &trace, id, reason).await?;
             Ok(Json(CustomerView::from(customer)))
         })
         .await)

@@ -461,3 +461,50 @@ async fn ready_and_the_openapi_document() {
     }
     service.finish().await;
 }
+
+/// `[]` is not a deactivation body (serde would read an array as the fields by position): refused,
+/// and the customer stays active. No body at all is fine, and so documented (not required).
+#[tokio::test]
+async fn deactivating_takes_an_object_or_no_body_at_all() {
+    let service = TestService::start(spec()).await;
+    let id = register(&service, "Ada Lovelace", "ada.array@example.org").await;
+    let before = service.counts(&TABLES).await;
+    for body in [json!([]), json!(null), json!(["moved away"])] {
+        let answer = service
+            .post(&format!("/customers/{id}/deactivate"), body)
+            .await;
+        assert_refused(&service, answer, StatusCode::BAD_REQUEST, "body", &before).await;
+    }
+    let (_, customer) = service.get(&format!("/customers/{id}")).await;
+    assert_eq!(customer["status"], "ACTIVE", "{customer}");
+    let (status, array_registration) = service
+        .post("/customers", json!(["Ada", "ada.positional@example.org"]))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{array_registration}");
+    assert_eq!(array_registration["error"], "not_an_object");
+
+    let (_, doc) = service.get("/openapi.json").await;
+    let body = &doc["paths"]["/customers/{id}/deactivate"]["post"]["requestBody"];
+    assert_ne!(body["required"], json!(true), "{body}");
+    assert_eq!(
+        body["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/DeactivateRequest",
+        "{body}"
+    );
+    let limit = doc["paths"]["/customers"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()["schema"]
+        .clone();
+    assert_eq!(limit["minimum"], json!(1), "{limit}");
+    let (status, _) = service
+        .http
+        .post(format!("{}/customers/{id}/deactivate", service.url))
+        .send()
+        .await
+        .map(|r| (r.status(), ()))
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "no body at all deactivates");
+}

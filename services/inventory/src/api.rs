@@ -14,6 +14,7 @@ use orderflow_service_kit::auth::{Admin, Caller, Role};
 use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::{page_limit, path_param, search_text};
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
+use orderflow_service_kit::openapi::ContractDoc;
 use orderflow_service_kit::{ApiError, ApiJson, Idempotent, ServiceContext, TraceContext};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -36,7 +37,7 @@ pub fn routes(context: ServiceContext) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&KeyHeaderDoc),
+    modifiers(&KeyHeaderDoc, &ContractDoc),
     info(
         title = "orderflow inventory",
         description = "Products, their stock, and the stock reserved for orders."
@@ -152,8 +153,10 @@ pub struct ListProductsQuery {
     /// A case-insensitive sku prefix or name substring (at most 100 characters).
     pub q: Option<String>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// Products to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<u32>,
 }
 
@@ -217,7 +220,7 @@ async fn create_product(
     post,
     path = "/products/{sku}/restock",
     tag = "products",
-    params(("sku" = String, Path, description = "The product")),
+    params(("sku" = String, Path, description = "The product", pattern = r"^[A-Za-z0-9._-]{1,64}$")),
     request_body = RestockRequest,
     responses(
         (status = 200, description = "Restocked", body = ProductView),
@@ -249,7 +252,7 @@ async fn restock_product(
     get,
     path = "/products/{sku}",
     tag = "products",
-    params(("sku" = String, Path, description = "The product")),
+    params(("sku" = String, Path, description = "The product", pattern = r"^[A-Za-z0-9._-]{1,64}$")),
     responses(
         (status = 200, description = "The product", body = ProductView),
         (status = 400, description = "Not a valid sku", body = ApiError),

@@ -1,7 +1,8 @@
 //! The HTTP error shape and the strict JSON extractor. Every 4xx answers a JSON body naming the field
 //! and the problem: `{"error": "invalid_field", "field": "lines[0].quantity", "message": "..."}`.
 //! Request bodies are parsed with `serde_path_to_error`, so a bad value or an unknown field is reported
-//! with its path; the body size is capped by `server::MAX_BODY_BYTES`.
+//! with its path, and a body that is not a JSON object is refused (`not_an_object`); the body size is
+//! capped by the kit's hardening (`ORDERFLOW_HTTP_MAX_BODY_BYTES`).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -140,6 +141,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may be left out: no body at all (no content type and no content, or an empty
+/// one) reads as `None`; anything else is parsed strictly, like [`ApiJson`] (so `null` or `[]` is a
+/// 400, not an absent body).
+pub struct OptionalApiJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = req.headers();
+        let declared_empty = headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        let no_body_announced = !headers.contains_key(header::CONTENT_LENGTH)
+            && !headers.contains_key(header::TRANSFER_ENCODING);
+        let no_type = !headers.contains_key(header::CONTENT_TYPE);
+        if declared_empty || (no_type && no_body_announced) {
+            return Ok(Self(None));
+        }
+        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
+        Ok(Self(Some(value)))
+    }
+}
+
 /// The whole request body, within the body limit; a body too large or unreadable answers a 4xx
 /// naming `body`.
 pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
@@ -230,8 +255,11 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     })
 }
 
-/// Parse JSON, naming the path of the field at fault on error.
+/// Parse a JSON object, naming the path of the field at fault on error. Every request body of the
+/// API is documented as an object, so anything else (an array, which serde would otherwise read as
+/// the struct's fields by position, a string, a number, `null`) is refused with 400 naming `body`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_non_object(bytes)?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -259,6 +287,42 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )
     })?;
     Ok(value)
+}
+
+/// A 400 unless `bytes` starts (after white space) with `{`. The kind of value is named when the body
+/// is valid JSON; a body that is not JSON at all is `malformed_json`.
+fn refuse_non_object(bytes: &[u8]) -> Result<(), ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'{') {
+        return Ok(());
+    }
+    let kind = match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Array(_)) => "an array",
+        Ok(serde_json::Value::String(_)) => "a string",
+        Ok(serde_json::Value::Number(_)) => "a number",
+        Ok(serde_json::Value::Bool(_)) => "a boolean",
+        Ok(serde_json::Value::Null) => "null",
+        Ok(serde_json::Value::Object(_)) => unreachable!("an object starts with {{"),
+        Err(error) => {
+            let message = if first.is_none() {
+                "the body is empty; expected a JSON object".to_string()
+            } else {
+                strip_position(&error.to_string())
+            };
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                Some("body".into()),
+                message,
+            ));
+        }
+    };
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "not_an_object",
+        Some("body".into()),
+        format!("the body must be a JSON object, not {kind}"),
+    ))
 }
 
 /// The path of the field at fault. serde reports a missing field at its parent's path and names it
@@ -351,6 +415,40 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("limt"), "{}", err.message);
         let page = parse_query::<Page>("limit=10").unwrap();
         assert_eq!(page.limit, Some(10));
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Positional {
+            #[allow(dead_code)]
+            a: Option<String>,
+            #[allow(dead_code)]
+            b: Option<String>,
+        }
+        for (body, kind) in [
+            (&br#"[]"#[..], "an array"),
+            (br#" ["x","EUR"]"#, "an array"),
+            (br#"null"#, "null"),
+            (br#""x""#, "a string"),
+            (br#"7"#, "a number"),
+            (br#"true"#, "a boolean"),
+        ] {
+            let err = parse_json::<Positional>(body).unwrap_err();
+            assert_eq!(
+                (err.status, err.error, err.field.as_deref()),
+                (StatusCode::BAD_REQUEST, "not_an_object", Some("body")),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+            assert!(err.message.contains(kind), "{}", err.message);
+        }
+        for body in [&b""[..], b"  ", b"[1,", b"nul"] {
+            let err = parse_json::<Positional>(body).unwrap_err();
+            assert_eq!(err.error, "malformed_json", "{:?}", body);
+        }
+        assert!(parse_json::<Positional>(br#" {"a":"x"}"#).is_ok());
     }
 
     #[test]

@@ -516,6 +516,27 @@ impl utoipa::Modify for KeyHeaderDoc {
                 post.parameters
                     .get_or_insert_with(Vec::new)
                     .push(header.clone());
+                // What the key itself can be answered, on every POST (a route's own description of
+                // the same status is kept).
+                for (status, description) in [
+                    (
+                        "400",
+                        "A malformed `Idempotency-Key` (field `Idempotency-Key`)",
+                    ),
+                    (
+                        "409",
+                        "The same `Idempotency-Key` is still in use by a request that runs (`idempotency_key_in_use`)",
+                    ),
+                    (
+                        "422",
+                        "The `Idempotency-Key` was used for another request (`idempotency_key_reused`)",
+                    ),
+                ] {
+                    post.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| crate::openapi::error_answer(description));
+                }
             }
         }
     }

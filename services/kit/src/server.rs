@@ -1,4 +1,5 @@
-//! Serving a service: its routes plus health, behind request tracing, a body limit and JSON answers for
+//! Serving a service: its routes plus health, behind the kit's hardening (`hardening`: body limit,
+//! timeout, rate limit, request ids in the tracing span, CORS, security headers) and JSON answers for
 //! unknown routes. `bind` takes an address (port 0 picks a free one, which tests use) and reports the
 //! address actually bound.
 
@@ -8,16 +9,17 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
 
+use crate::hardening::Hardening;
 use crate::http::ApiError;
 
-/// The largest request body a service accepts; larger ones are answered 413.
+/// The largest request body a service accepts by default; larger ones are answered 413
+/// (`ORDERFLOW_HTTP_MAX_BODY_BYTES` changes it).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The service's routes with the layers every service has.
-pub fn app(routes: Router) -> Router {
-    routes
+pub fn app(routes: Router, hardening: &Hardening) -> Router {
+    let routes = routes
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", None, "no such route")
         })
@@ -29,8 +31,8 @@ pub fn app(routes: Router) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(DefaultBodyLimit::max(hardening.max_body_bytes));
+    hardening.apply(routes)
 }
 
 /// A bound, not yet serving, HTTP server.
@@ -40,11 +42,21 @@ pub struct Server {
 }
 
 impl Server {
+    /// Bind `address` and serve `routes` hardened as the environment says ([`Hardening::from_env`]).
     pub async fn bind(address: SocketAddr, routes: Router) -> anyhow::Result<Self> {
+        Self::bind_with(address, routes, &Hardening::from_env()?).await
+    }
+
+    /// Bind `address` and serve `routes` with an explicit hardening (tests use tight limits).
+    pub async fn bind_with(
+        address: SocketAddr,
+        routes: Router,
+        hardening: &Hardening,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         Ok(Self {
             listener,
-            app: app(routes),
+            app: app(routes, hardening),
         })
     }
 
@@ -57,7 +69,7 @@ impl Server {
     /// Serve until ctrl-c or SIGTERM.
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "listening");
-        axum::serve(self.listener, self.app)
+        axum::serve(self.listener, with_peer(self.app))
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         Ok(())
@@ -72,12 +84,19 @@ impl Server {
     pub fn spawn_task(self) -> (SocketAddr, tokio::task::JoinHandle<()>) {
         let address = self.local_addr();
         let task = tokio::spawn(async move {
-            if let Err(error) = axum::serve(self.listener, self.app).await {
+            if let Err(error) = axum::serve(self.listener, with_peer(self.app)).await {
                 tracing::error!(%error, "server stopped");
             }
         });
         (address, task)
     }
+}
+
+/// The peer's address in every request's extensions: the rate limit is per client address.
+fn with_peer(
+    app: Router,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
+    app.into_make_service_with_connect_info::<SocketAddr>()
 }
 
 pub async fn shutdown_signal() {

@@ -14,7 +14,8 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::auth::Authenticator;
-use crate::database::{TestDatabase, connect_and_migrate};
+use crate::database::{TestDatabase, connect_and_migrate_as};
+use crate::hardening::Hardening;
 use crate::idempotency::{IdempotencyConfig, KEY_HEADER, REPLAYED_HEADER};
 use crate::identity::{IdentityAdmin, TokenSource};
 use crate::outbox::{Outbox, OutboxRow};
@@ -46,6 +47,7 @@ pub struct TestService {
     database: Option<TestDatabase>,
     spec: ServiceSpec,
     idempotency: IdempotencyConfig,
+    hardening: Hardening,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -57,6 +59,19 @@ impl TestService {
 
     /// Start `spec` over a fresh database, keeping idempotency keys as `idempotency` says.
     pub async fn start_with(spec: ServiceSpec, idempotency: IdempotencyConfig) -> Self {
+        Self::start_full(spec, idempotency, Hardening::default()).await
+    }
+
+    /// Start `spec` over a fresh database behind `hardening` (tests of the limits use tight ones).
+    pub async fn start_hardened(spec: ServiceSpec, hardening: Hardening) -> Self {
+        Self::start_full(spec, IdempotencyConfig::default(), hardening).await
+    }
+
+    async fn start_full(
+        spec: ServiceSpec,
+        idempotency: IdempotencyConfig,
+        hardening: Hardening,
+    ) -> Self {
         let stack = StackConfig::from_env().unwrap_or_else(|e| panic!("stack configuration: {e}"));
         let database = TestDatabase::create(&stack.postgres, spec.name, spec.migrations)
             .await
@@ -92,7 +107,7 @@ impl TestService {
             outbox,
             auth: Authenticator::from_env().unwrap_or_else(|e| panic!("auth configuration: {e}")),
         };
-        let (address, server) = Self::serve(&spec, context.clone(), idempotency).await;
+        let (address, server) = Self::serve(&spec, context.clone(), idempotency, &hardening).await;
         Self {
             url: format!("http://{address}"),
             context,
@@ -104,6 +119,7 @@ impl TestService {
             database: Some(database),
             spec,
             idempotency,
+            hardening,
             server,
         }
     }
@@ -112,10 +128,12 @@ impl TestService {
         spec: &ServiceSpec,
         context: ServiceContext,
         idempotency: IdempotencyConfig,
+        hardening: &Hardening,
     ) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-        Server::bind(
+        Server::bind_with(
             "127.0.0.1:0".parse().unwrap(),
             routes_with(spec, context, idempotency),
+            hardening,
         )
         .await
         .expect("bind a free port")
@@ -126,15 +144,26 @@ impl TestService {
     /// at a process start), a new registry client, a new port. Nothing is carried over but the rows.
     pub async fn restart(&mut self) {
         self.server.abort();
-        let name = &self.database.as_ref().expect("not finished").name;
-        let pool = connect_and_migrate(&self.stack.postgres, name, self.spec.migrations)
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}"));
+        let database = self.database.as_ref().expect("not finished");
+        let pool = connect_and_migrate_as(
+            &self.stack.postgres,
+            &database.login,
+            &database.name,
+            self.spec.migrations,
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
         let old = std::mem::replace(&mut self.context.pool, pool);
         old.close().await;
         self.context.outbox = Outbox::new(&self.stack.registry_url).expect("registry client");
-        let (address, server) =
-            Self::serve(&self.spec, self.context.clone(), self.idempotency).await;
+        let (address, server) = Self::serve(
+            &self.spec,
+            self.context.clone(),
+            self.idempotency,
+            &self.hardening,
+        )
+        .await;
         self.url = format!("http://{address}");
         self.server = server;
     }

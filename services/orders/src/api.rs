@@ -6,20 +6,20 @@
 //! Who may: an admin every order; a customer only their own (the token's customer id decides: another
 //! customer's order answers 404, as if it did not exist); a carrier nothing (403).
 
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use orderflow_schemas::{OrderId, Sku};
 use orderflow_service_kit::auth::{Caller, Scope};
-use orderflow_service_kit::http::ApiQuery;
 use orderflow_service_kit::http::page_limit;
+use orderflow_service_kit::http::{ApiQuery, OptionalApiJson};
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
+use orderflow_service_kit::openapi::ContractDoc;
 use orderflow_service_kit::{
     ApiError, ApiJson, Idempotency, Idempotent, ServiceContext, TraceContext,
 };
-use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 
 use crate::config::OrdersConfig;
@@ -60,7 +60,7 @@ pub fn routes_with(context: ServiceContext, config: OrdersConfig) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&KeyHeaderDoc),
+    modifiers(&KeyHeaderDoc, &ContractDoc),
     info(
         title = "orderflow orders",
         description = "Orders: drafts, lines, placing and cancelling; every change is published on orders.events through the outbox."
@@ -318,7 +318,7 @@ async fn add_line(
     delete, path = "/orders/{order_id}/lines/{sku}",
     params(
         ("order_id" = String, Path, format = Uuid, description = "The order"),
-        ("sku" = String, Path, description = "The product whose line to remove"),
+        ("sku" = String, Path, description = "The product whose line to remove", pattern = r"^[A-Za-z0-9._-]{1,64}$"),
     ),
     responses(
         (status = 200, description = "The order without the line", body = OrderBody),
@@ -385,7 +385,7 @@ async fn place_order(
 /// once shipping has cancelled the shipment; if the shipment was dispatched first, the order ships
 /// (outcome TOO_LATE). Asking again while pending answers 202 and writes nothing.
 #[utoipa::path(
-    post, path = "/orders/{order_id}/cancel", request_body(content = Option<CancelRequest>, description = "Optional"),
+    post, path = "/orders/{order_id}/cancel", request_body(content = Option<CancelRequest>, description = "Optional: no body at all, or an object (`null` is refused)"),
     params(("order_id" = String, Path, format = Uuid, description = "The order")),
     responses(
         (status = 200, description = "The cancelled order (it was DRAFT or PLACED)", body = OrderBody),
@@ -423,27 +423,4 @@ async fn cancel_order(
             }
         })
         .await)
-}
-
-/// A JSON body that may be left out: no body at all (no content type and no content, or an empty
-/// one) reads as `None`; anything else is parsed strictly, like [`ApiJson`].
-pub struct OptionalApiJson<T>(pub Option<T>);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let headers = req.headers();
-        let declared_empty = headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() == b"0");
-        let no_body_announced = !headers.contains_key(header::CONTENT_LENGTH)
-            && !headers.contains_key(header::TRANSFER_ENCODING);
-        let no_type = !headers.contains_key(header::CONTENT_TYPE);
-        if declared_empty || (no_type && no_body_announced) {
-            return Ok(Self(None));
-        }
-        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
-        Ok(Self(Some(value)))
-    }
 }

@@ -57,18 +57,22 @@ pub struct CancelRequest {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only orders in this status: DRAFT, PLACED, CONFIRMED, SHIPPED, COMPLETED, CANCELLED.
-    #[param(value_type = Option<String>, example = "PLACED")]
+    #[param(value_type = Option<String>, example = "PLACED", pattern = "^(DRAFT|PLACED|CONFIRMED|SHIPPED|COMPLETED|CANCELLED)$")]
     pub status: Option<OrderStatus>,
     /// Only this customer's orders.
     #[param(value_type = Option<String>, format = Uuid)]
     pub customer_id: Option<CustomerId>,
     /// Only orders created at or after this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime, min_length = 1)]
     pub from: Option<DateTime<Utc>>,
     /// Only orders created before this instant (RFC 3339); not before `from`.
+    #[param(value_type = Option<String>, format = DateTime, min_length = 1)]
     pub to: Option<DateTime<Utc>>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use orderflow_schemas::{Money, OrderId, PaymentId};
 use orderflow_service_kit::auth::Caller;
 use orderflow_service_kit::http::path_param;
+use orderflow_service_kit::openapi::ContractDoc;
 use orderflow_service_kit::{ApiError, ServiceContext};
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
@@ -28,6 +29,7 @@ pub fn routes(context: ServiceContext) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&ContractDoc),
     info(
         title = "orderflow payments",
         description = "The payment and refunds of each order. Charges and refunds happen in the \

@@ -15,6 +15,7 @@ use orderflow_schemas::{Address, OrderId, ShipmentId};
 use orderflow_service_kit::auth::{Caller, Carrier as CarrierCaller, Principal, Role, Scope};
 use orderflow_service_kit::http::path_param;
 use orderflow_service_kit::idempotency::KeyHeaderDoc;
+use orderflow_service_kit::openapi::ContractDoc;
 use orderflow_service_kit::{
     ApiError, ApiJson, Idempotency, Idempotent, ServiceContext, TraceContext,
 };
@@ -40,7 +41,7 @@ pub fn routes(context: ServiceContext) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&KeyHeaderDoc),
+    modifiers(&KeyHeaderDoc, &ContractDoc),
     info(
         title = "orderflow shipping",
         description = "The shipment of each confirmed order and its progress: CREATED (by the saga, \

@@ -260,3 +260,102 @@ async fn removing_what_is_not_there_changes_nothing() {
     assert_eq!(svc.counts(TABLES).await, before);
     svc.finish().await;
 }
+
+/// serde reads a JSON array as a struct's fields by position; every body must be an object. The
+/// cases a new user found: a positional draft, and `[]` or `null` as a cancel body.
+#[tokio::test]
+async fn a_body_that_is_not_an_object_is_refused_and_changes_nothing() {
+    let svc = start().await;
+    let customer = seed_customer(&svc, true).await;
+    let order_id = create_draft(&svc, customer).await;
+    let before = svc.counts(TABLES).await;
+    for (path, body) in [
+        ("/orders".to_string(), json!([customer.to_string(), "EUR"])),
+        (format!("/orders/{order_id}/cancel"), json!([])),
+        (format!("/orders/{order_id}/cancel"), json!(null)),
+        (
+            format!("/orders/{order_id}/cancel"),
+            json!("changed my mind"),
+        ),
+        (format!("/orders/{order_id}/lines"), json!(["MUG", 1])),
+    ] {
+        let (status, error) = svc.post(&path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {error}");
+        assert_eq!(
+            (error["error"].as_str(), error["field"].as_str()),
+            (Some("not_an_object"), Some("body")),
+            "{path} {body}: {error}"
+        );
+    }
+    assert_eq!(svc.counts(TABLES).await, before, "nothing written");
+    assert_eq!(stored_status(&svc, order_id).await, "DRAFT");
+}
+
+/// The document says what the server does: an optional cancel body is an object (not `null`) and
+/// not required; bodies document 400, 413 and 415; the list's limits and patterns are in the schema.
+#[tokio::test]
+async fn the_openapi_document_matches_the_server() {
+    let svc = start().await;
+    let (status, doc) = svc.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let cancel = &doc["paths"]["/orders/{order_id}/cancel"]["post"];
+    let body = &cancel["requestBody"];
+    assert_ne!(body["required"], json!(true), "{body}");
+    let schema = &body["content"]["application/json"]["schema"];
+    assert_eq!(
+        schema["$ref"], "#/components/schemas/CancelRequest",
+        "{schema}"
+    );
+    for (path, method) in [
+        ("/orders", "post"),
+        ("/orders/{order_id}/lines", "post"),
+        ("/orders/{order_id}/cancel", "post"),
+    ] {
+        let responses = &doc["paths"][path][method]["responses"];
+        for status in ["400", "413", "415", "408", "429"] {
+            assert!(
+                responses[status].is_object(),
+                "{method} {path} documents {status}"
+            );
+        }
+    }
+    let params = doc["paths"]["/orders"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))["schema"]
+            .clone()
+    };
+    assert_eq!(
+        (
+            param("limit")["minimum"].clone(),
+            param("limit")["maximum"].clone()
+        ),
+        (json!(1), json!(100))
+    );
+    assert_eq!(param("from")["minLength"], json!(1));
+    assert_eq!(param("cursor")["minLength"], json!(1));
+    assert!(param("status")["pattern"].is_string());
+    let sku = doc["paths"]["/orders/{order_id}/lines/{sku}"]["delete"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "sku")
+        .unwrap()["schema"]
+        .clone();
+    assert!(sku["pattern"].as_str().unwrap().contains("{1,64}"), "{sku}");
+    // What the schema allows, the server accepts: a limit of 1 and 100; 0 is outside both.
+    for (query, expected) in [
+        ("limit=1", 200),
+        ("limit=100", 200),
+        ("limit=0", 400),
+        ("from=", 400),
+    ] {
+        let (status, _) = svc.get(&format!("/orders?{query}")).await;
+        assert_eq!(status.as_u16(), expected, "{query}");
+    }
+}
