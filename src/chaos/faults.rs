@@ -10,13 +10,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 /// The servers of the stack (`scripts/stack`), in the order a full run kills them.
-pub const SERVERS: [&str; 6] = [
+pub const SERVERS: [&str; 7] = [
     "postgres",
     "kafka",
     "connect",
     "registry",
     "elasticsearch",
     "s3",
+    "identity",
 ];
 /// The platform's own processes (`scripts/lib/platform.sh`).
 pub const PROCESSES: [&str; 8] = [
@@ -223,7 +224,7 @@ mod tests {
         let parsed = Component::parse_list("postgres, worker").unwrap();
         assert_eq!(parsed[0].kind, Kind::Server);
         assert_eq!(parsed[1].kind, Kind::Platform);
-        assert_eq!(Component::parse_list("all").unwrap().len(), 14);
+        assert_eq!(Component::parse_list("all").unwrap().len(), 15);
         let error = Component::parse_list("postgres,zookeeper").unwrap_err();
         assert!(format!("{error:#}").contains("'zookeeper'"), "{error:#}");
     }
