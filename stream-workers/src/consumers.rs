@@ -185,17 +185,14 @@ pub async fn run(names: &[String], listen: Option<SocketAddr>) -> anyhow::Result
         metrics,
     };
     orderflow_service_kit::auth::metrics_listener_on_loopback("ORDERFLOW_WORKERS_HTTP", listen)?;
-    let listener = tokio::net::TcpListener::bind(listen)
+    // Served by the kit's server, with the same hardening as every other HTTP server.
+    let server = orderflow_service_kit::server::Server::bind(listen, health::routes(probe))
         .await
         .with_context(|| {
             format!("binding the workers' health endpoint to {listen} (ORDERFLOW_WORKERS_HTTP)")
         })?;
     tracing::info!(address = %listen, "workers' health and metrics");
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, health::routes(probe)).await {
-            tracing::error!(%error, "health endpoint stopped");
-        }
-    });
+    server.spawn();
 
     // The deadline sweep runs beside orders-saga, on its database.
     let _sweep = match workers.iter().find(|w| w.name() == "orders-saga") {
