@@ -202,9 +202,9 @@ async fn a_wrong_password_fails_setup_naming_the_password_and_changes_nothing() 
     assert!(!run.success, "setup must fail:\n{}", run.output);
     for expected in [
         "INVALID",
-        r#"database.hostname: Error while validating connector config: FATAL: password authentication failed for user "orderflow""#,
-        "PostgreSQL rejected the password for user orderflow",
-        "${env:ORDERFLOW_PG_PASSWORD}",
+        r#"database.hostname: Error while validating connector config: FATAL: password authentication failed for user "orderflow_cdc""#,
+        "PostgreSQL rejected the password for user orderflow_cdc",
+        "${env:ORDERFLOW_PG_REPLICATION_PASSWORD}",
         "nothing was changed in Kafka Connect",
     ] {
         assert!(
