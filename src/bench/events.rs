@@ -405,7 +405,15 @@ async fn carrier_call(
             }
             tokio::time::sleep(Duration::from_millis((200 * attempt).min(1_000))).await;
         }
-        match post_keyed(&target.http, &target.carrier, url.clone(), body.clone(), &key).await {
+        match post_keyed(
+            &target.http,
+            &target.carrier,
+            url.clone(),
+            body.clone(),
+            &key,
+        )
+        .await
+        {
             Ok((status, _)) if status < 300 => return,
             // A stored answer: the next try is a new request, with a new key.
             Ok((404, answer)) if first.elapsed() < Duration::from_secs(5) => {

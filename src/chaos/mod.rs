@@ -28,8 +28,8 @@ use uuid::Uuid;
 
 use crate::bench::events::{Driver, OrderTimes, Tracker};
 use crate::bench::pipeline::{self, STOCK, Target, now, post_keyed};
-use orderflow_service_kit::identity::TokenSource;
 use faults::{Component, Kind};
+use orderflow_service_kit::identity::TokenSource;
 
 pub struct ChaosOptions {
     pub rate: f64,
@@ -462,7 +462,15 @@ async fn call(
     let deadline = Instant::now() + patience;
     let mut attempt = 0u64;
     loop {
-        let last = match post_keyed(&target.http, &target.office, url.clone(), body.clone(), &key).await {
+        let last = match post_keyed(
+            &target.http,
+            &target.office,
+            url.clone(),
+            body.clone(),
+            &key,
+        )
+        .await
+        {
             Ok((status, answer)) if status == want => return Ok(answer),
             Ok((status, answer)) if status >= 500 || status == 429 => format!("{status} {answer}"),
             Ok((422, answer)) => {
