@@ -54,7 +54,18 @@ async fn the_sink_and_reports_roles_run_from_the_environment() {
         .wait_caught_up(&fixture.group, Duration::from_secs(60))
         .await;
 
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    // The reports need an admin token from the identity provider; health and metrics need none.
+    let token = orderflow_service_kit::testing::TestIdentity::new().admin().await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let ready = format!("http://{sink_http}/health/ready");
     wait_for(
         "the sink to answer ready",

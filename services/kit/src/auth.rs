@@ -641,10 +641,9 @@ pub struct Carrier(pub Principal);
 #[derive(Debug, Clone)]
 pub struct Admin(pub Principal);
 
-fn principal(parts: &Parts) -> Result<Principal, Response> {
+fn principal(parts: &Parts) -> Result<Principal, ApiError> {
     parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
         ApiError::internal("a handler needs a caller, but the route is not behind auth::layer")
-            .into_response()
     })
 }
 
@@ -652,7 +651,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        principal(parts).map(Caller)
+        principal(parts)
+            .map(Caller)
+            .map_err(IntoResponse::into_response)
     }
 }
 
@@ -660,7 +661,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Carrier {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        let principal = principal(parts)?;
+        let principal = principal(parts).map_err(IntoResponse::into_response)?;
         principal
             .require(&[Role::Carrier, Role::Admin])
             .map_err(IntoResponse::into_response)?;
@@ -672,7 +673,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
-        let principal = principal(parts)?;
+        let principal = principal(parts).map_err(IntoResponse::into_response)?;
         principal
             .require(&[Role::Admin])
             .map_err(IntoResponse::into_response)?;
