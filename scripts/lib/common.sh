@@ -139,3 +139,13 @@ ensure_build_deps() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
     die "apt-get install ${missing[*]} failed"
 }
+
+# identity_token CLIENT SECRET: an access token of a confidential client of the orderflow realm
+# (client credentials grant), on stdout; fails naming the identity provider when it does not answer.
+identity_token() {
+  local answer
+  answer="$(curl -fsS --max-time 20 -d grant_type=client_credentials -d "client_id=$1" \
+    --data-urlencode "client_secret=$2" "$ORDERFLOW_AUTH_ISSUER/protocol/openid-connect/token")" ||
+    die "no token for $1 from the identity provider at $ORDERFLOW_AUTH_ISSUER: is it up? \`scripts/stack up identity\`"
+  jq -er .access_token <<<"$answer" || die "the identity provider's answer for $1 has no access_token"
+}

@@ -8,7 +8,9 @@
 //! - An optional body (`request_body(content = Option<T>)`, which utoipa writes as "`T` or `null`")
 //!   is documented as the object alone, not required: `null` is refused like any non-object.
 //! - Every operation documents 408 (the request timeout) and 429 (the rate limit, with
-//!   `Retry-After`).
+//!   `Retry-After`), and every one behind the bearer-token check (all but `/health/...` and
+//!   `/openapi.json`) 401 (no or a bad token, with `WWW-Authenticate`) and 403 (a role or a customer
+//!   that may not do it), as `auth` answers them.
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{Schema, Type};
@@ -19,7 +21,8 @@ pub struct ContractDoc;
 
 impl utoipa::Modify for ContractDoc {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let open = path.starts_with("/health") || path == "/openapi.json";
             for operation in [
                 item.get.as_mut(),
                 item.post.as_mut(),
@@ -30,7 +33,7 @@ impl utoipa::Modify for ContractDoc {
             .into_iter()
             .flatten()
             {
-                document(operation);
+                document(operation, !open);
             }
         }
     }
@@ -50,7 +53,7 @@ pub(crate) fn error_answer(description: &str) -> RefOr<utoipa::openapi::Response
         .into()
 }
 
-fn document(operation: &mut Operation) {
+fn document(operation: &mut Operation, authenticated: bool) {
     let mut answers = vec![
         (
             "408",
@@ -61,6 +64,18 @@ fn document(operation: &mut Operation) {
             "Too many requests from this client (`rate_limited`); `Retry-After` says when to retry",
         ),
     ];
+    if authenticated {
+        answers.extend([
+            (
+                "401",
+                "No bearer token, or one that does not verify (`unauthorized`, `invalid_token`); `WWW-Authenticate` says why",
+            ),
+            (
+                "403",
+                "The token's role or customer may not do this (`forbidden`)",
+            ),
+        ]);
+    }
     if let Some(body) = operation.request_body.as_mut() {
         for content in body.content.values_mut() {
             if let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema {
