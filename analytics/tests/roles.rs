@@ -55,7 +55,9 @@ async fn the_sink_and_reports_roles_run_from_the_environment() {
         .await;
 
     // The reports need an admin token from the identity provider; health and metrics need none.
-    let token = orderflow_service_kit::testing::TestIdentity::new().admin().await;
+    let token = orderflow_service_kit::testing::TestIdentity::new()
+        .admin()
+        .await;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,

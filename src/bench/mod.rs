@@ -24,18 +24,15 @@ pub(crate) mod stats;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use orderflow_platform::StackConfig;
-use orderflow_platform::config::setting;
 use serde_json::{Value, json};
 
 use events::{OrderTimes, Tracker};
-use orderflow_service_kit::identity::TokenSource;
 use pipeline::{Phase, PhasePlan, Target};
 use stats::{Summary, round};
 
@@ -67,11 +64,6 @@ struct Sizes {
     pgbench_seconds: u64,
     kafka_records: usize,
     es_docs: usize,
-}
-
-fn url_of(key: &'static str) -> anyhow::Result<String> {
-    let address: SocketAddr = setting(key)?;
-    Ok(format!("http://{address}"))
 }
 
 pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
@@ -139,27 +131,13 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         );
     }
     let target = pipeline::setup(
-        Target {
-            http: http.clone(),
-            office: TokenSource::client_credentials(
-                "orderflow-bench",
-                "ORDERFLOW_IDENTITY_BENCH_SECRET",
-            )?,
-            carrier: TokenSource::client_credentials(
-                "orderflow-carrier",
-                "ORDERFLOW_IDENTITY_CARRIER_SECRET",
-            )?,
-            orders: url_of("ORDERFLOW_ORDERS_HTTP")?,
-            inventory: url_of("ORDERFLOW_INVENTORY_HTTP")?,
-            customers: url_of("ORDERFLOW_CUSTOMERS_HTTP")?,
-            shipping: url_of("ORDERFLOW_SHIPPING_HTTP")?,
-            elasticsearch: es.clone(),
-            index: index.clone(),
-            customer_ids: Vec::new(),
-            sku: String::new(),
-            poll: Duration::from_millis(100),
-            patience: Duration::from_secs(3),
-        },
+        Target::from_env(
+            http.clone(),
+            &es,
+            &index,
+            Duration::from_millis(100),
+            Duration::from_secs(3),
+        )?,
         &run_id,
         10,
     )

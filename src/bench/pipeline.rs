@@ -44,6 +44,44 @@ pub struct Target {
     pub patience: Duration,
 }
 
+impl Target {
+    /// The services' addresses from the environment, the bench's and the carrier's identities,
+    /// Elasticsearch's `index`; customers and product are filled in by [`setup`].
+    pub fn from_env(
+        http: reqwest::Client,
+        elasticsearch: &str,
+        index: &str,
+        poll: Duration,
+        patience: Duration,
+    ) -> anyhow::Result<Target> {
+        let url_of = |key: &'static str| -> anyhow::Result<String> {
+            let address: std::net::SocketAddr = orderflow_platform::config::setting(key)?;
+            Ok(format!("http://{address}"))
+        };
+        Ok(Target {
+            http,
+            office: TokenSource::client_credentials(
+                "orderflow-bench",
+                "ORDERFLOW_IDENTITY_BENCH_SECRET",
+            )?,
+            carrier: TokenSource::client_credentials(
+                "orderflow-carrier",
+                "ORDERFLOW_IDENTITY_CARRIER_SECRET",
+            )?,
+            orders: url_of("ORDERFLOW_ORDERS_HTTP")?,
+            inventory: url_of("ORDERFLOW_INVENTORY_HTTP")?,
+            customers: url_of("ORDERFLOW_CUSTOMERS_HTTP")?,
+            shipping: url_of("ORDERFLOW_SHIPPING_HTTP")?,
+            elasticsearch: elasticsearch.trim_end_matches('/').to_string(),
+            index: index.to_string(),
+            customer_ids: Vec::new(),
+            sku: String::new(),
+            poll,
+            patience,
+        })
+    }
+}
+
 /// Units of the run's product when it is created.
 pub const STOCK: i64 = 100_000_000;
 

@@ -14,14 +14,13 @@
 pub mod audit;
 pub mod faults;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use orderflow_platform::config::{StackConfig, setting};
+use orderflow_platform::config::StackConfig;
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -29,7 +28,6 @@ use uuid::Uuid;
 use crate::bench::events::{Driver, OrderTimes, Tracker};
 use crate::bench::pipeline::{self, STOCK, Target, now, post_keyed};
 use faults::{Component, Kind};
-use orderflow_service_kit::identity::TokenSource;
 
 pub struct ChaosOptions {
     pub rate: f64,
@@ -64,11 +62,6 @@ pub struct Row {
     window: (f64, f64),
 }
 
-fn url_of(key: &'static str) -> anyhow::Result<String> {
-    let address: SocketAddr = setting(key)?;
-    Ok(format!("http://{address}"))
-}
-
 pub async fn run(options: ChaosOptions) -> anyhow::Result<()> {
     let config = StackConfig::from_env()?;
     let root = PathBuf::from(
@@ -100,27 +93,13 @@ pub async fn run(options: ChaosOptions) -> anyhow::Result<()> {
         .build()?;
     let patience = options.down + options.recover_max + Duration::from_secs(60);
     let target = pipeline::setup(
-        Target {
-            http: http.clone(),
-            office: TokenSource::client_credentials(
-                "orderflow-bench",
-                "ORDERFLOW_IDENTITY_BENCH_SECRET",
-            )?,
-            carrier: TokenSource::client_credentials(
-                "orderflow-carrier",
-                "ORDERFLOW_IDENTITY_CARRIER_SECRET",
-            )?,
-            orders: url_of("ORDERFLOW_ORDERS_HTTP")?,
-            inventory: url_of("ORDERFLOW_INVENTORY_HTTP")?,
-            customers: url_of("ORDERFLOW_CUSTOMERS_HTTP")?,
-            shipping: url_of("ORDERFLOW_SHIPPING_HTTP")?,
-            elasticsearch: config.elasticsearch_url.trim_end_matches('/').to_string(),
-            index: index.clone(),
-            customer_ids: Vec::new(),
-            sku: String::new(),
-            poll: Duration::from_millis(500),
+        Target::from_env(
+            http.clone(),
+            &config.elasticsearch_url,
+            &index,
+            Duration::from_millis(500),
             patience,
-        },
+        )?,
         &run_id,
         10,
     )
