@@ -113,15 +113,17 @@ async fn a_request_not_finished_in_time_is_answered_408_as_json() {
     };
     let service = TestService::start_hardened(spec(), hardening).await;
     let address = service.url.trim_start_matches("http://");
+    // A valid token, so that the request gets past the token check to its body.
+    let token = orderflow_service_kit::testing::TestIdentity::new()
+        .admin()
+        .await;
     let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
     // Half a body, then nothing: the handler waits for the rest until the timeout answers.
-    socket
-        .write_all(
-            b"POST /customers HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
-              content-length: 100\r\nx-request-id: slow-client-1\r\n\r\n{\"name\":",
-        )
-        .await
-        .unwrap();
+    let head = format!(
+        "POST /customers HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+         authorization: Bearer {token}\r\ncontent-length: 100\r\nx-request-id: slow-client-1\r\n\r\n{{\"name\":"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     let mut buffer = [0u8; 4096];
     let read = tokio::time::timeout(Duration::from_secs(5), async {
