@@ -224,6 +224,28 @@ pub async fn audit(run: Run<'_>) -> anyhow::Result<Findings> {
     Ok(findings)
 }
 
+/// The `status` of every row of `table` (a table with `order_id` and `status`) of these orders.
+async fn statuses_by_order(
+    db: &PgPool,
+    table: &str,
+    ids: &[Uuid],
+) -> anyhow::Result<HashMap<Uuid, Vec<String>>> {
+    let mut by_order: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for row in sqlx::query(&format!(
+        "SELECT order_id, status FROM {table} WHERE order_id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(db)
+    .await?
+    {
+        by_order
+            .entry(row.get("order_id"))
+            .or_default()
+            .push(row.get("status"));
+    }
+    Ok(by_order)
+}
+
 async fn payments(
     run: &Run<'_>,
     statuses: &HashMap<Uuid, String>,
@@ -231,17 +253,7 @@ async fn payments(
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
     let db = pool(run.config, "payments").await?;
-    let mut charged: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for row in sqlx::query("SELECT order_id, status FROM payments WHERE order_id = ANY($1)")
-        .bind(ids)
-        .fetch_all(&db)
-        .await?
-    {
-        charged
-            .entry(row.get("order_id"))
-            .or_default()
-            .push(row.get("status"));
-    }
+    let charged = statuses_by_order(&db, "payments", ids).await?;
     let mut refunds: HashMap<Uuid, i64> = HashMap::new();
     for row in sqlx::query(
         "SELECT order_id, count(*) AS n FROM refunds WHERE order_id = ANY($1) GROUP BY order_id",
@@ -294,17 +306,7 @@ async fn shipping(
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
     let db = pool(run.config, "shipping").await?;
-    let mut shipments: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for row in sqlx::query("SELECT order_id, status FROM shipments WHERE order_id = ANY($1)")
-        .bind(ids)
-        .fetch_all(&db)
-        .await?
-    {
-        shipments
-            .entry(row.get("order_id"))
-            .or_default()
-            .push(row.get("status"));
-    }
+    let shipments = statuses_by_order(&db, "shipments", ids).await?;
     db.close().await;
     for (id, status) in statuses {
         let of_order = shipments.get(id).cloned().unwrap_or_default();
@@ -338,17 +340,7 @@ async fn inventory(
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
     let db = pool(run.config, "inventory").await?;
-    let mut reservations: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for row in sqlx::query("SELECT order_id, status FROM reservations WHERE order_id = ANY($1)")
-        .bind(ids)
-        .fetch_all(&db)
-        .await?
-    {
-        reservations
-            .entry(row.get("order_id"))
-            .or_default()
-            .push(row.get("status"));
-    }
+    let reservations = statuses_by_order(&db, "reservations", ids).await?;
     let product = sqlx::query(
         "SELECT p.on_hand::bigint AS on_hand, p.reserved::bigint AS reserved,
                 COALESCE((SELECT sum(quantity) FROM reservations WHERE sku = p.sku AND status = 'COMMITTED'), 0)::bigint AS committed,
@@ -504,6 +496,5 @@ async fn archive(run: &Run<'_>, findings: &mut Findings) -> anyhow::Result<()> {
             }
         }
     }
-    let _ = store;
     Ok(())
 }

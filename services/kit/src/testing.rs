@@ -529,17 +529,7 @@ impl TestIdentity {
             .link_customer(&username, customer)
             .await
             .unwrap_or_else(|e| panic!("link {username} to {customer}: {e:#}"));
-        let (token, _) = TokenSource::password(
-            "orderflow-tests",
-            "ORDERFLOW_IDENTITY_TESTS_SECRET",
-            &username,
-            TEST_USER_PASSWORD,
-        )
-        .unwrap_or_else(|e| panic!("identity configuration: {e:#}"))
-        .fetch()
-        .await
-        .unwrap_or_else(|e| panic!("a token for {username}: {e:#}"));
-        token
+        user_token(&username).await
     }
 
     /// A genuine admin token that expires `lifetime` after it is issued (the `orderflow-tests-short-lived`
@@ -562,18 +552,23 @@ impl TestIdentity {
             .ensure_user(&username, TEST_USER_PASSWORD, "customer")
             .await
             .unwrap_or_else(|e| panic!("create the customer user {username}: {e:#}"));
-        let (token, _) = TokenSource::password(
-            "orderflow-tests",
-            "ORDERFLOW_IDENTITY_TESTS_SECRET",
-            &username,
-            TEST_USER_PASSWORD,
-        )
-        .unwrap_or_else(|e| panic!("identity configuration: {e:#}"))
-        .fetch()
-        .await
-        .unwrap_or_else(|e| panic!("a token for {username}: {e:#}"));
-        token
+        user_token(&username).await
     }
+}
+
+/// A token of a test user, by the password grant of the tests' client.
+async fn user_token(username: &str) -> String {
+    let (token, _) = TokenSource::password(
+        "orderflow-tests",
+        "ORDERFLOW_IDENTITY_TESTS_SECRET",
+        username,
+        TEST_USER_PASSWORD,
+    )
+    .unwrap_or_else(|e| panic!("identity configuration: {e:#}"))
+    .fetch()
+    .await
+    .unwrap_or_else(|e| panic!("a token for {username}: {e:#}"));
+    token
 }
 
 impl Default for TestIdentity {
